@@ -1,0 +1,1 @@
+"""Command-line interface (typer + rich). Only this package prints; the library logs."""

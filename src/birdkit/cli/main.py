@@ -1,0 +1,54 @@
+"""The ``birdkit`` command: one typer app, one sub-module per command group."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+app = typer.Typer(
+    name="birdkit",
+    help="Behavior transfer (BIRD) between neural networks, and audits of what transferred.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
+
+
+def _register_commands() -> None:
+    # Each command module registers itself on `app`; imported here so `birdkit --help` lists all.
+    import importlib
+    import pkgutil
+
+    import birdkit.cli as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name.startswith("cmd_"):
+            importlib.import_module(f"birdkit.cli.{mod.name}")
+
+
+def main() -> None:
+    _register_commands()
+    from birdkit.errors import BirdkitError
+
+    try:
+        app()
+    except BirdkitError as e:  # clear one-line errors for the user, no traceback
+        Console(stderr=True).print(f"[bold red]error:[/] {e}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
