@@ -27,5 +27,8 @@ echo "[setup] installing torch and torchvision (from local disk, ~70 s the first
 $PIP install -q "torch==2.14.1" "torchvision==0.29.1"
 echo "[setup] installing birdkit and its extras"
 $PIP install -q -e ".[all,test]"
+# imagecorruptions 1.1.2 is a test-only reference (cross-check); its pinned deps (opencv-python with
+# GUI libs) are not wanted, so it goes in without them (we provide opencv-python-headless).
+$PIP install -q --no-deps "imagecorruptions==1.1.2"
 touch "$stamp"
 echo "[setup] done"
