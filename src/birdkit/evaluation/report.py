@@ -1,0 +1,97 @@
+"""Reports from tidy evaluation rows: markdown tables, PNG plots and aggregated CSVs.
+
+pandas does the grouping (mean and standard deviation over seeds), matplotlib (Agg backend)
+the plots: accuracy vs severity per method on the held-out corruptions, and per-corruption
+bars at the highest severity.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+SUMMARY_COLUMNS = [
+    ("clean_acc", "clean acc"),
+    ("robust_heldout", "robust acc (held-out)"),
+    ("robust_heldout_with_clean", "robust acc (held-out, incl. sev 0)"),
+    ("robust_train", "robust acc (training corruptions)"),
+    ("pgr_heldout", "PGR (held-out)"),
+    ("cka_to_teacher", "CKA to teacher"),
+]
+
+
+def aggregate(summary_rows: list[dict]):
+    """Mean and std over seeds per (pair, method); returns a pandas DataFrame."""
+    import pandas as pd
+
+    df = pd.DataFrame(summary_rows)
+    keys = [c for c, _ in SUMMARY_COLUMNS if c in df]
+    order = list(dict.fromkeys(df["method"]))
+    g = df.groupby(["pair", "method"], sort=False)[keys]
+    out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_std")).join(g.size().rename("seeds"))
+    out = out.reset_index()
+    out["method"] = pd.Categorical(out["method"], order, ordered=True)
+    return out.sort_values(["pair", "method"]).reset_index(drop=True)
+
+
+def fmt(mean: float, std: float | None, pct: bool = True) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    scale = 100 if pct else 1
+    s = f"{mean * scale:.2f}" if pct else f"{mean:.3f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        s += f" ± {std * scale:.2f}" if pct else f" ± {std:.3f}"
+    return s
+
+
+def markdown_table(agg) -> str:
+    """Markdown: method | clean | robust held-out | ... | PGR | CKA (accuracies in %)."""
+    cols = [(c, h) for c, h in SUMMARY_COLUMNS if f"{c}_mean" in agg]
+    lines = ["| pair | method | seeds | " + " | ".join(h for _, h in cols) + " |",
+             "|" + "---|" * (3 + len(cols))]
+    for _, r in agg.iterrows():
+        cells = [fmt(r[f"{c}_mean"], r.get(f"{c}_std"), pct=c != "cka_to_teacher") for c, _ in cols]
+        lines.append(f"| {r['pair']} | {r['method']} | {int(r['seeds'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
+    """Write ``severity.png`` (held-out accuracy vs severity per method) and
+    ``corruptions.png`` (per-corruption accuracy at severity 5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(eval_rows)
+    order = list(dict.fromkeys(df["model"]))
+    paths = []
+    held = df[df["split"].isin(["heldout", "clean"])]
+    curve = held.groupby(["model", "severity"])["accuracy"].mean().unstack(0)[order]
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for m in order:
+        ax.plot(curve.index, curve[m] * 100, marker="o", label=m, lw=2.2 if m == "bird" else 1.2)
+    ax.set_xlabel("severity (0 = clean)")
+    ax.set_ylabel("accuracy (%), held-out corruptions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    paths.append(out_dir / "severity.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    top = df[df["severity"] == df["severity"].max()]
+    bars = top.groupby(["corruption", "model"])["accuracy"].mean().unstack(1)[order]
+    fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(bars)), 4.2))
+    (bars * 100).plot.bar(ax=ax, width=0.85)
+    ax.set_ylabel(f"accuracy (%) at severity {int(df['severity'].max())}")
+    ax.legend(fontsize=7, ncol=4)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    paths.append(out_dir / "corruptions.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,26 @@
+"""Feature capture: read intermediate layer outputs of any ``nn.Module`` during a forward pass.
+
+See :mod:`birdkit.features.capture` and ``docs/capture_and_checkpoints.md``.
+"""
+
+from birdkit.features.capture import (
+    Features,
+    LayerInfo,
+    LayerNotRunError,
+    capture,
+    list_layers,
+    pool_features,
+    unwrap_model,
+    validate_layers,
+)
+
+__all__ = [
+    "Features",
+    "LayerInfo",
+    "LayerNotRunError",
+    "capture",
+    "list_layers",
+    "pool_features",
+    "unwrap_model",
+    "validate_layers",
+]

@@ -1,0 +1,20 @@
+"""Layer pairs shared by BIRD and Hints: resolution of defaults and validation."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from birdkit.training.config import LayerPair
+
+
+def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair] | None) -> list[LayerPair]:
+    """The layer pairs to align; None means each model's documented ``default_layer``
+    (the last feature block before pooling). Names are validated against ``named_modules``
+    (unknown names raise with close matches, listing how to see all layers)."""
+    from birdkit.features.capture import validate_layers
+
+    if not layers:
+        layers = [LayerPair(teacher=teacher.default_layer, student=student.default_layer)]
+    validate_layers(teacher, [p.teacher for p in layers])
+    validate_layers(student, [p.student for p in layers])
+    return list(layers)

@@ -1,0 +1,47 @@
+"""BIRD: Behavior Induction via Representation-structure Distillation
+(Pogoncheff & Beyeler, arXiv 2505.23933, ICLR 2026).
+
+The student is fine-tuned on its own data while the representation *structure* of a guided
+student layer is aligned with that of a guiding layer of a frozen teacher, both read on the
+same student batch B (convolutional maps global-average-pooled to vectors):
+
+    L = (1 - a) * CE(f(B), y) + a * sum_k w_k * (1 - CKA(u_k(B), v_k(B))),     a = 0.9.
+
+CKA is linear by default (RBF and debiased variants are options); the teacher runs in eval
+mode under no_grad; only the student is updated.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from birdkit.features.capture import capture
+from birdkit.losses.cka import CKALoss
+from birdkit.methods._base import TransferMethod
+from birdkit.methods._pairs import resolve_pairs
+from birdkit.training.config import LayerPair
+
+
+class BirdMethod(TransferMethod):
+    name = "bird"
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
+                 layers: list[LayerPair] | None = None, kernel: str = "linear", debiased: bool = False):
+        super().__init__(student, teacher=teacher)
+        self.alpha = alpha
+        self.pairs = resolve_pairs(teacher, student, layers)
+        self.rep_loss = CKALoss(kernel=kernel, debiased=debiased)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad(), capture(self.teacher, [p.teacher for p in self.pairs], pool="avg") as tf:
+            self.teacher(x)
+            t_feats = [tf[p.teacher] for p in self.pairs]
+        with capture(self.model, [p.student for p in self.pairs], pool="avg") as sf:
+            out = self.model(x)
+            s_feats = [sf[p.student] for p in self.pairs]
+        ce = F.cross_entropy(out, y)
+        rep = sum(p.weight * self.rep_loss(t, s) for p, t, s in zip(self.pairs, t_feats, s_feats))
+        loss = (1 - self.alpha) * ce + self.alpha * rep
+        return {"loss": loss, "output": out, "ce": ce.detach(), "cka_loss": rep.detach()}

@@ -1,0 +1,63 @@
+"""Hints (FitNets; Romero et al. 2015, arXiv 1412.6550) at the same layer pairs as BIRD.
+
+A learned linear map W regresses the student's pooled features onto the teacher's, with an
+L2 loss, trained jointly with the task (FitNets' first, hint-only stage is folded into the
+joint objective so the budget equals BIRD's):
+
+    L = (1 - a) CE(f(x), y) + a * sum_k w_k * mean ||W_k v_k(x) - u_k(x)||^2.
+
+Comparing with BIRD at identical layers isolates *how* the student is supervised
+(activations vs representation structure; BIRD paper §4).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from birdkit.features.capture import capture
+from birdkit.methods._base import TransferMethod
+from birdkit.methods._pairs import resolve_pairs
+from birdkit.training.config import LayerPair
+
+
+class HintsMethod(TransferMethod):
+    name = "hints"
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
+                 layers: list[LayerPair] | None = None, example_input: torch.Tensor | None = None):
+        super().__init__(student, teacher=teacher)
+        self.alpha = alpha
+        self.pairs = resolve_pairs(teacher, student, layers)
+        if example_input is None:
+            spec = student.birdkit_spec
+            example_input = torch.zeros(2, spec["in_chans"], spec["img_size"], spec["img_size"])
+        t_dims, s_dims = _feature_dims(teacher, student, self.pairs, example_input)
+        self.regressors = nn.ModuleList(nn.Linear(s, t) for s, t in zip(s_dims, t_dims))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad(), capture(self.teacher, [p.teacher for p in self.pairs], pool="avg") as tf:
+            self.teacher(x)
+            t_feats = [tf[p.teacher] for p in self.pairs]
+        with capture(self.model, [p.student for p in self.pairs], pool="avg") as sf:
+            out = self.model(x)
+            s_feats = [sf[p.student] for p in self.pairs]
+        ce = F.cross_entropy(out, y)
+        hint = sum(p.weight * F.mse_loss(r(s), t) for p, r, s, t in zip(self.pairs, self.regressors, s_feats, t_feats))
+        loss = (1 - self.alpha) * ce + self.alpha * hint
+        return {"loss": loss, "output": out, "ce": ce.detach(), "hint": hint.detach()}
+
+
+def _feature_dims(teacher, student, pairs, x):
+    with torch.no_grad():
+        was = student.training
+        student.eval()
+        with capture(teacher, [p.teacher for p in pairs], pool="avg") as tf:
+            teacher(x)
+            t = [tf[p.teacher].shape[1] for p in pairs]
+        with capture(student, [p.student for p in pairs], pool="avg") as sf:
+            student(x)
+            s = [sf[p.student].shape[1] for p in pairs]
+        student.train(was)
+    return t, s

@@ -1,0 +1,37 @@
+"""Models: any registered network can be a BIRD teacher or student.
+
+``create_model(name, num_classes=10, in_chans=3, img_size=32, **kwargs)`` builds a
+:class:`BirdkitModel`; ``list_models('resnet*')`` lists names; ``model_info(name)`` describes
+one (family, default layer, parameter count). Families:
+
+- ``convnet_xxs`` ... ``convnet_xl``: small VGG-like CNNs, ~25k to ~1.8M parameters;
+- ``resnet18`` ... ``resnet152``: CIFAR-style ResNets (He et al. 2016);
+- ``mobilenetv2``: CIFAR-stride MobileNetV2 (Sandler et al. 2018);
+- ``densenet121``, ``densenet169``, ``densenet201``: CIFAR-style DenseNet-BC (Huang et al. 2017);
+- ``vit_nano``, ``vit_tiny``: small ViTs with 4 px patches (Dosovitskiy et al. 2021);
+- ``tv_<name>``: every torchvision classification model (but SqueezeNet), random init.
+
+See ``docs/models.md`` for the parameter counts and the teacher/student pairs.
+"""
+
+from __future__ import annotations
+
+from birdkit.models._base import BirdkitModel
+from birdkit.models._factory import (
+    MODELS,
+    ModelArgumentError,
+    count_parameters,
+    create_model,
+    list_models,
+    meta_init,
+    model_info,
+    register_model,
+)
+
+# Importing the family modules registers their models.
+from birdkit.models import convnet, resnet, mobilenetv2, densenet, vit, torchvision_models  # noqa: E402,F401
+
+__all__ = [
+    "MODELS", "BirdkitModel", "ModelArgumentError", "count_parameters", "create_model", "list_models",
+    "meta_init", "model_info", "register_model",
+]

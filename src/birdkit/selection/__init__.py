@@ -1,0 +1,1 @@
+"""Selection: which layers to align, and (later) which teachers transfer well."""

@@ -1,0 +1,82 @@
+"""Layer-pair search for BIRD and Hints.
+
+The choice of guiding/guided layers can change the outcome a lot, so candidates are tried
+briefly and the best pair is kept by *validation* robust accuracy under the **training**
+corruptions (the 15 ImageNet-C ones). The held-out corruptions are never looked at here: they
+are reserved for final tables (method.md §3).
+
+Candidates per model: the output of the last module of each spatial stage (the last module, in
+forward order, producing each distinct 4-D output shape; for token models, the blocks),
+restricted to the deepest ``k`` stages.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from birdkit.corruptions import TRAIN_CORRUPTIONS
+from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, summarize
+from birdkit.training.config import LayerPair, MethodConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def candidate_layers(model: nn.Module, k: int = 3) -> list[str]:
+    """Stage-end layers of ``model`` (deepest last), at most ``k``; always includes the default."""
+    from birdkit.features.capture import list_layers
+
+    infos = list_layers(model)
+    last_by_shape: dict[tuple, str] = {}
+    for info in infos:
+        shape = tuple(info.output_shape or ())
+        if len(shape) in (3, 4) and info.name and info.name.count(".") <= 1:
+            last_by_shape.pop(shape, None)  # keep insertion order = order of last occurrence
+            last_by_shape[shape] = info.name
+    names = list(last_by_shape.values())[-k:]
+    default = getattr(model, "default_layer", None)
+    if default and default not in names:
+        names = names[1:] + [default] if len(names) >= k else names + [default]
+    return names
+
+
+def search_layers(
+    mcfg: MethodConfig,
+    *,
+    teacher: nn.Module,
+    student: nn.Module,
+    train,
+    val,
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    k: int = 2,
+    epochs: int | None = None,
+    val_samples: int = 1000,
+    progress=None,
+) -> tuple[LayerPair, list[dict]]:
+    """Try each (teacher, student) candidate pair for a short run; return the best pair and a
+    table of ``{teacher, student, val_clean, val_robust}`` rows."""
+    from birdkit.methods import create_method
+    from birdkit.training.trainer import Trainer
+
+    pairs = [(t, s) for t in candidate_layers(teacher, k) for s in candidate_layers(student, k)]
+    short = cfg.model_copy(update={"epochs": epochs or max(1, cfg.epochs // 3), "tensorboard": False})
+    vs = CorruptedTestSet(val.images[:val_samples], val.targets[:val_samples], seed=12345)
+    rows = []
+    for t_name, s_name in pairs:
+        pair = LayerPair(teacher=t_name, student=s_name)
+        m = create_method(mcfg.model_copy(update={"layers": [pair]}), student=copy.deepcopy(student),
+                          teacher=teacher, num_classes=student.num_classes)
+        d = Path(run_dir) / f"{t_name}__{s_name}"
+        Trainer(m, train, short, d, progress=progress).fit(resume=True)
+        res = summarize(evaluate_robustness(m.model, vs, val.normalize, corruptions=TRAIN_CORRUPTIONS,
+                                            severities=(1, 3, 5), model_name=f"{t_name}->{s_name}"))
+        rows.append({"teacher": t_name, "student": s_name, "val_clean": res["clean_acc"],
+                     "val_robust": res["robust_train"]})
+        log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name, res["robust_train"])
+    best = max(rows, key=lambda r: r["val_robust"])
+    return LayerPair(teacher=best["teacher"], student=best["student"]), rows

@@ -1,0 +1,311 @@
+"""One training loop for every method.
+
+The loop only knows the method contract (``forward(x, y) -> {"loss", "output", ...}``,
+``stages``, ``trainable_parameters``). It owns:
+
+* data order: in-memory uint8 tensors shuffled per epoch by a generator seeded from
+  (seed, epoch), so an interrupted run resumed from its last checkpoint reproduces the
+  uninterrupted one exactly (the global torch RNG is reseeded per epoch too);
+* optimisation: SGD or AdamW, cosine schedule stepped per iteration, optional clipping;
+* safety: a NaN or infinite loss stops the run (``NonFiniteLossError``) before anything is
+  written, so the last good checkpoint stays; checkpoints are safetensors + JSON, atomic;
+* records: per-epoch metrics to ``metrics.csv`` and TensorBoard, the resolved config, the
+  final model checkpoint.
+
+The library never prints; pass ``progress`` (a callable receiving event dicts) to show bars.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from birdkit.errors import BirdkitError, ShapeError
+from birdkit.methods import TransferMethod
+from birdkit.training.augment import CorruptionAugment
+from birdkit.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.safetensors"
+MODEL_FILE = "model.safetensors"
+METRICS_FILE = "metrics.csv"
+
+
+class NonFiniteLossError(BirdkitError, FloatingPointError):
+    """The loss became NaN or infinite; the run stopped and its last good checkpoint was kept."""
+
+
+@dataclass
+class TensorData:
+    """An in-memory split: uint8 images (N, C, H, W) and int64 targets, with normalisation."""
+
+    images: torch.Tensor
+    targets: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != torch.uint8:
+            raise ShapeError(f"Expected uint8 images (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.targets.shape != (len(self.images),):
+            raise ShapeError(f"Expected {len(self.images)} targets, got shape {tuple(self.targets.shape)}")
+        if len(self.mean) != self.images.shape[1] or len(self.std) != self.images.shape[1]:
+            raise ShapeError(f"mean/std need {self.images.shape[1]} channel values, got {self.mean}, {self.std}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @classmethod
+    def from_dataset(cls, ds: Any, limit: int | None = None, mean=None, std=None) -> TensorData:
+        from birdkit.data import as_tensors
+
+        images, targets = as_tensors(ds)
+        if limit is not None and limit < len(images):
+            g = torch.Generator().manual_seed(1234)
+            keep = torch.randperm(len(images), generator=g)[:limit].sort().values
+            images, targets = images[keep], targets[keep]
+        return cls(images, targets.long(), tuple(mean or ds.mean), tuple(std or ds.std))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] floats -> normalised model input."""
+        m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        return (x - m) / s
+
+
+@dataclass
+class FitResult:
+    epochs_run: int
+    resumed_from: int | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def build_optimizer(params, cfg: TrainConfig, lr_scale: float = 1.0) -> torch.optim.Optimizer:
+    o = cfg.optim
+    params = list(params)
+    if not params:
+        raise BirdkitError("Nothing to train: the method has no trainable parameters")
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr * lr_scale, momentum=o.momentum, nesterov=o.nesterov,
+                               weight_decay=o.weight_decay)
+    return torch.optim.AdamW(params, lr=o.lr * lr_scale, weight_decay=o.weight_decay)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    o = cfg.optim
+
+    def factor(step: int) -> float:
+        if o.warmup_steps and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.schedule == "constant" or total_steps <= 0:
+            return 1.0
+        t = min(1.0, (step - o.warmup_steps) / max(1, total_steps - o.warmup_steps))
+        return 0.5 * (1 + math.cos(math.pi * t))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, data: TensorData, batch_size: int = 512, device: str = "cpu") -> float:
+    """Clean top-1 accuracy of ``model`` on ``data`` (eval mode restored afterwards)."""
+    was = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, len(data), batch_size):
+        x = data.normalize(data.images[i:i + batch_size].to(device).float().div_(255))
+        correct += (model(x).argmax(1).cpu() == data.targets[i:i + batch_size]).sum().item()
+    model.train(was)
+    return correct / max(1, len(data))
+
+
+class Trainer:
+    """Train ``method`` on ``train`` (optionally validating on ``val``) into ``run_dir``."""
+
+    def __init__(
+        self,
+        method: TransferMethod,
+        train: TensorData,
+        cfg: TrainConfig,
+        run_dir: str | Path,
+        *,
+        val: TensorData | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        checkpoint_meta: dict[str, Any] | None = None,
+    ):
+        self.method = method
+        self.train_data = train
+        self.val_data = val
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.progress = progress or (lambda ev: None)
+        self.checkpoint_meta = checkpoint_meta or {}
+        self.device = torch.device(cfg.device)
+        if cfg.batch_size > len(train):
+            raise ShapeError(f"batch_size {cfg.batch_size} exceeds the {len(train)} training samples")
+        aug_cfg = cfg.augment
+        if aug_cfg is None and method.needs_augment:  # oracle: the default augmentation
+            from birdkit.training.config import AugmentConfig
+
+            aug_cfg = AugmentConfig()
+        self.augment = (CorruptionAugment(aug_cfg, len(train), seed=cfg.seed)
+                        if aug_cfg is not None and method.trains else None)
+
+    # ---------------------------------------------------------------------------------------
+    def fit(self, resume: bool = True) -> FitResult:
+        from birdkit.checkpoint import load_training_state, save_checkpoint
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        method = self.method.to(self.device)
+        stages = [s for s in method.stages(self.cfg.epochs) if s.epochs > 0] if method.trains else []
+        steps_per_epoch = len(self.train_data) // self.cfg.batch_size  # drop_last: fixed batch size for CKA
+
+        start_stage, start_epoch, resumed_from = 0, 0, None
+        state_path = self.run_dir / STATE_FILE
+        history = self._read_history()
+        if resume and state_path.exists():
+            info = load_training_state(state_path, model=method)
+            start_stage, start_epoch = int(info["stage"]), int(info["epoch"])
+            resumed_from = sum(s.epochs for s in stages[:start_stage]) + start_epoch
+            history = history[:resumed_from]
+            log.info("resuming %s from epoch %d", self.run_dir, resumed_from)
+        elif history:
+            history = []
+
+        writer = self._tensorboard()
+        global_epoch = resumed_from or 0
+        try:
+            for si in range(start_stage, len(stages)):
+                stage = stages[si]
+                method.set_stage(stage.name)
+                opt = build_optimizer(method.trainable_parameters(), self.cfg, stage.lr_scale)
+                sched = build_scheduler(opt, self.cfg, stage.epochs * steps_per_epoch)
+                e0 = start_epoch if si == start_stage else 0
+                if e0 > 0:  # resumed mid-stage: restore optimiser and schedule
+                    load_training_state(state_path, model=method, optimizer=opt, scheduler=sched)
+                for epoch in range(e0, stage.epochs):
+                    row = self._run_epoch(method, opt, sched, stage.name, epoch, global_epoch, steps_per_epoch)
+                    history.append(row)
+                    self._write_history(history)
+                    if writer is not None:
+                        for k, v in row.items():
+                            if isinstance(v, (int, float)) and k not in ("epoch",):
+                                writer.add_scalar(k, v, global_epoch + 1)
+                    global_epoch += 1
+                    last_of_stage = epoch + 1 == stage.epochs
+                    nxt = (si + 1, 0) if last_of_stage else (si, epoch + 1)
+                    if (epoch + 1) % self.cfg.checkpoint_every == 0 or last_of_stage:
+                        self._save_state(method, opt, sched, *nxt)
+        finally:
+            if writer is not None:
+                writer.close()
+        method.eval()
+        final_metrics = {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))}
+        save_checkpoint(self.run_dir / MODEL_FILE, method.model,
+                        metrics=final_metrics, extra={"method": method.name, **self.checkpoint_meta})
+        return FitResult(global_epoch - (resumed_from or 0), resumed_from, history)
+
+    # ---------------------------------------------------------------------------------------
+    def _run_epoch(self, method, opt, sched, stage: str, epoch: int, global_epoch: int, steps: int) -> dict:
+        cfg, data = self.cfg, self.train_data
+        torch.manual_seed(cfg.seed * 1_000_003 + global_epoch)
+        g = torch.Generator().manual_seed(cfg.seed * 7_919 + global_epoch)
+        order = torch.randperm(len(data), generator=g)
+        if self.augment is not None:
+            self.augment.set_epoch(global_epoch)
+        method.train()
+        sums: dict[str, float] = {}
+        correct = seen = 0
+        t0 = time.perf_counter()
+        self.progress({"event": "epoch_start", "stage": stage, "epoch": global_epoch, "steps": steps})
+        for step in range(steps):
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            x = data.images[idx].float().div_(255)
+            if self.augment is not None:
+                x = self.augment(x, idx)
+            x = data.normalize(x).to(self.device)
+            y = data.targets[idx].to(self.device)
+            out = method(x, y)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"Loss became {loss.item()} at epoch {global_epoch + 1}, step {step + 1} "
+                    f"(terms: { {k: float(v) for k, v in out.items() if k not in ('loss', 'output')} }). "
+                    f"Stopped; the last good checkpoint is kept in {self.run_dir}. "
+                    "Lower the learning rate or enable grad_clip."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip:
+                torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), cfg.optim.grad_clip)
+            opt.step()
+            sched.step()
+            for k, v in out.items():
+                if k != "output":
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+            correct += (out["output"].argmax(1) == y).sum().item()
+            seen += len(y)
+            self.progress({"event": "step", "step": step + 1, "steps": steps, "loss": float(loss.detach())})
+        row: dict[str, Any] = {"epoch": global_epoch + 1, "stage": stage}
+        row.update({f"train_{k}": v / max(1, steps) for k, v in sums.items()})
+        row["train_acc"] = correct / max(1, seen)
+        row["lr"] = opt.param_groups[0]["lr"]
+        row["seconds"] = time.perf_counter() - t0
+        if self.val_data is not None:
+            row["val_acc"] = accuracy(method.model, self.val_data, cfg.eval_batch_size, str(self.device))
+        log.info("epoch %d %s", global_epoch + 1, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        self.progress({"event": "epoch_end", **row})
+        return row
+
+    def _save_state(self, method, opt, sched, stage_idx: int, epoch: int) -> None:
+        from birdkit.checkpoint import save_training_state
+
+        save_training_state(self.run_dir / STATE_FILE, model=method, optimizer=opt, scheduler=sched,
+                            extra={"stage": stage_idx, "epoch": epoch})
+
+    def _tensorboard(self):
+        if not self.cfg.tensorboard:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # pragma: no cover - optional extra
+            log.warning("tensorboard is not installed (pip install birdkit[report]); skipping TensorBoard logs")
+            return None
+        return SummaryWriter(str(self.run_dir / "tb"))
+
+    def _read_history(self) -> list[dict]:
+        p = self.run_dir / METRICS_FILE
+        if not p.exists():
+            return []
+        with p.open() as f:
+            rows = list(csv.DictReader(f))
+        return [{k: _num(v) for k, v in r.items()} for r in rows]
+
+    def _write_history(self, history: list[dict]) -> None:
+        keys: list[str] = []
+        for r in history:
+            keys += [k for k in r if k not in keys]
+        tmp = self.run_dir / (METRICS_FILE + ".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(history)
+        tmp.replace(self.run_dir / METRICS_FILE)
+
+
+def _num(v: str) -> Any:
+    try:
+        f = float(v)
+        return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+    except (TypeError, ValueError):
+        return v
