@@ -12,3 +12,11 @@ def _deterministic():
 
 def pytest_configure(config):
     torch.set_num_threads(1)
+
+
+def pytest_sessionstart(session):
+    # make tests/fakedata.py importable as `fakedata` (tests run in importlib mode)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))

@@ -184,7 +184,7 @@ def elastic_transform(x: torch.Tensor, c: tuple, rng: BatchRNG) -> torch.Tensor:
     sx = a[:, 0, 0, None, None] * xx + a[:, 0, 1, None, None] * yy + a[:, 0, 2, None, None]
     sy = a[:, 1, 0, None, None] * xx + a[:, 1, 1, None, None] * yy + a[:, 1, 2, None, None]
     grid = torch.stack((sx * (2.0 / max(w - 1, 1)) - 1.0, sy * (2.0 / max(h - 1, 1)) - 1.0), dim=-1)
-    x = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+    x = F.grid_sample(x, grid.to(x.dtype), mode="bilinear", padding_mode="reflection", align_corners=True)
     if alpha == 0:
         return x.clamp_(0.0, 1.0)
     field = (u[:, 6:].view(n, 2, h, w) * 2.0 - 1.0).to(x.dtype)

@@ -207,9 +207,9 @@ def _threads(num_threads: int | None) -> Iterator[None]:
 
 
 def _quantize(x: torch.Tensor, rounding: str) -> torch.Tensor:
-    x = x.clamp(0.0, 1.0) * 255.0
-    x = torch.round(x) if rounding == "round" else torch.floor(x)
-    return x.to(torch.uint8)
+    x = x.mul(255.0)
+    x = x.round_() if rounding == "round" else x.floor_()
+    return x.clamp_(0.0, 255.0).to(torch.uint8)
 
 
 # --------------------------------------------------------------------------- sources

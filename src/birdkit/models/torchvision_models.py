@@ -57,6 +57,7 @@ from torch import nn
 from torchvision import models as tvm
 
 from birdkit.models._base import BirdkitModel
+from birdkit.errors import ShapeError
 from birdkit.models._factory import ModelArgumentError, register_model
 
 __all__ = ["TorchvisionModel", "UNSUPPORTED"]
@@ -209,7 +210,7 @@ class TorchvisionModel(BirdkitModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if self._features is None:  # VisionTransformer
             if x.shape[-2:] != (self.image_size, self.image_size):
-                raise ValueError(f"Expected {self.image_size}x{self.image_size} images for {self.tv_name}, "
+                raise ShapeError(f"Expected {self.image_size}x{self.image_size} images for {self.tv_name}, "
                                  f"got {tuple(x.shape[-2:])}.")
             x = self.conv_proj(x).flatten(2).transpose(1, 2)
             x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from birdkit.models._base import BirdkitModel
+from birdkit.errors import ShapeError
 from birdkit.models._factory import ModelArgumentError, register_model
 
 __all__ = ["VisionTransformer"]
@@ -98,7 +99,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(f"Expected {self.img_size}x{self.img_size} images for this ViT "
+            raise ShapeError(f"Expected {self.img_size}x{self.img_size} images for this ViT "
                              f"(its position embeddings are sized for them), got {tuple(x.shape[-2:])}.")
         return self.proj(x).flatten(2).transpose(1, 2)
 
