@@ -492,6 +492,9 @@ def test_snow_matches_reference(family, size, c):
 # --------------------------------------------------------------------------------------------
 
 
+EMBOSS = [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]  # the reference's filter2D kernel
+
+
 def _liquid_u8(n: int, h: int, w: int, sigma: float, thresh: float, seed: int) -> torch.Tensor:
     z = torch.randn(n, h, w, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     ll = _ops.gaussian_blur(0.65 + 0.3 * z, sigma)
@@ -517,9 +520,9 @@ def test_equalize_and_filters_match_opencv():
     ref = np.stack([cv2.equalizeHist(a.astype(np.uint8)) for a in v.numpy()])
     np.testing.assert_array_equal(_ops.equalize_hist_u8(v).numpy(), ref)
     u = torch.randint(0, 256, (4, 24, 30), generator=g).float()
-    emb = np.array(weather._EMBOSS)
+    emb = np.array(EMBOSS)
     ref = np.stack([cv2.filter2D(a.astype(np.uint8), cv2.CV_8U, emb) for a in u.numpy()])
-    np.testing.assert_array_equal(_ops.correlate3x3(u, weather._EMBOSS).clamp(0, 255).numpy(), ref)
+    np.testing.assert_array_equal(_ops.correlate3x3(u, EMBOSS).clamp(0, 255).numpy(), ref)
     ref = np.stack([cv2.blur(a.astype(np.uint8), (3, 3)) for a in u.numpy()])
     np.testing.assert_array_equal(torch.round(_ops.box_sum3(u.double()) / 9).numpy(), ref)
 
@@ -555,7 +558,7 @@ def _spatter_reference(x: np.ndarray, c, z: np.ndarray) -> np.ndarray:
         _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
         dist = cv2.blur(dist, (3, 3)).astype(np.uint8)
         dist = cv2.equalizeHist(dist)
-        dist = cv2.filter2D(dist, cv2.CV_8U, np.array(weather._EMBOSS))
+        dist = cv2.filter2D(dist, cv2.CV_8U, np.array(EMBOSS))
         dist = cv2.blur(dist, (3, 3)).astype(np.float32)
         m = l8 * dist
         m = m / m.max() * c[4]

@@ -1,0 +1,77 @@
+"""train -> transfer -> evaluate -> report through the command line, on small subsets."""
+
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from birdkit.cli.main import _register_commands, app
+
+_register_commands()
+runner = CliRunner()
+
+
+def _ok(args):
+    res = runner.invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    common = ["--dataset", "fashion-mnist", "--epochs", "1", "--max-samples", "256"]
+    _ok(["train", "--model", "convnet_xxs", "--classes", "0-4", "--robust", "--out", str(d / "teacher"), *common])
+    _ok(["train", "--model", "convnet_xs", "--classes", "5-9", "--out", str(d / "student"), *common])
+    return d
+
+
+def test_transfer_evaluate_report(trained):
+    d = trained
+    out = _ok(["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
+               "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
+               "--classes", "5-9", "--teacher-layer", "stages.2", "--epochs", "1", "--max-samples", "256",
+               "--out", str(d / "bird")])
+    assert "teacher stages.2 -> student stages.3" in out  # the layers used are always reported
+    _ok(["evaluate", "--model", str(d / "bird" / "model.safetensors"), "--dataset", "fashion-mnist",
+         "--classes", "5-9", "--max-samples", "40", "--out", str(d / "eval")])
+    rows = list(csv.DictReader((d / "eval" / "eval.csv").open()))
+    assert len(rows) == 1 + 19 * 5
+    assert {r["split"] for r in rows} == {"clean", "heldout", "train"}
+    out = _ok(["report", str(d / "eval")])
+    assert "robust acc (held-out)" in out and (d / "eval" / "report.md").exists()
+    assert (d / "eval" / "severity.png").exists()
+
+
+def test_layer_search_uses_training_corruptions_only(trained, monkeypatch):
+    d = trained
+    import birdkit.selection.layers as sel
+
+    seen = []
+    real = sel.evaluate_robustness
+
+    def spy(*a, **kw):
+        seen.append(tuple(kw["corruptions"]))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sel, "evaluate_robustness", spy)
+    out = _ok(["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
+               "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
+               "--classes", "5-9", "--layer-search", "--epochs", "1", "--max-samples", "128",
+               "--out", str(d / "search")])
+    from birdkit.corruptions import HELDOUT_CORRUPTIONS
+
+    assert seen and all(not set(c) & set(HELDOUT_CORRUPTIONS) for c in seen)
+    assert "layer search" in out and "layers: teacher" in out
+
+
+def test_bad_names_get_clear_errors(trained):
+    d = trained
+    res = runner.invoke(app, ["transfer", "--method", "brid", "--teacher", str(d / "teacher" / "model.safetensors"),
+                              "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
+                              "--classes", "5-9", "--out", str(d / "x")])
+    assert res.exit_code != 0 and "Did you mean: 'bird'" in str(res.exception)
+    res = runner.invoke(app, ["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
+                              "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
+                              "--classes", "5-9", "--student-layer", "stages.9", "--out", str(d / "y")])
+    assert res.exit_code != 0 and "stages.3" in str(res.exception)
