@@ -10,7 +10,6 @@ grayscale) are birdkit's own; the rationale is in ``docs/corruptions_weather_dig
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import torch

@@ -237,7 +237,7 @@ class TorchvisionModel(BirdkitModel):
         return f
 
     def _init_classifier(self, layer: nn.Linear) -> None:
-        if self.tv_class in ("VisionTransformer",):  # torchvision zero-initialises the ViT head
+        if self.tv_class == "VisionTransformer":  # torchvision zero-initialises the ViT head
             nn.init.zeros_(layer.weight)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)

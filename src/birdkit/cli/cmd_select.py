@@ -1,0 +1,45 @@
+"""``birdkit select``: choose transfer hyperparameters on validation data and training corruptions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from birdkit.cli._progress import TrainingProgress
+from birdkit.cli.main import app, console
+
+
+@app.command("select")
+def select(
+    pair: str = typer.Option("fmnist-split", "--pair", help="Built-in pair name or pair YAML."),
+    out: Path = typer.Option(Path("runs/select"), "--out", help="Run directory (teacher/student reused if present)."),
+    seed: int = typer.Option(0, "--seed"),
+    methods: str = typer.Option("", "--methods", help="Comma-separated subset (default: all transfer methods)."),
+) -> None:
+    """Grid-search lr (all methods) and alpha (BIRD, Hints) on the student's validation split under
+    the 15 *training* corruptions; print the table and the chosen overrides (YAML-ready)."""
+    from birdkit.experiments import load_pair
+    from birdkit.experiments.pipeline import _write_csv, run_pair
+    from birdkit.selection.hparams import DEFAULT_GRID, select_hparams
+
+    cfg = load_pair(pair)
+    grid = DEFAULT_GRID
+    if methods:
+        grid = {m.strip(): DEFAULT_GRID[m.strip()] for m in methods.split(",") if m.strip()}
+    with TrainingProgress(console) as prog:
+        run_pair(cfg, out, seed=seed, progress=prog, methods=["none"])  # teacher + student only
+        best, rows = select_hparams(cfg, out / cfg.name / f"seed{seed}", grid=grid, progress=prog)
+    _write_csv(out / cfg.name / f"seed{seed}" / "hparams.csv", rows)
+    t = Table(title=f"{cfg.name}: validation, training corruptions (sev 1, 3, 5)")
+    keys = sorted({k for r in rows for k in r} - {"method", "val_clean", "val_robust_train"})
+    for h in ["method", *keys, "val clean", "val robust (train corr.)"]:
+        t.add_column(h)
+    for r in rows:
+        chosen = all(r.get(k) == best[r["method"]].get(k) for k in best[r["method"]])
+        t.add_row(r["method"], *[str(r.get(k, "")) for k in keys], f"{100 * r['val_clean']:.2f}",
+                  f"{100 * r['val_robust_train']:.2f}", style="bold green" if chosen else None)
+    console.print(t)
+    console.print("overrides: " + json.dumps(best))

@@ -1,0 +1,76 @@
+"""Hyperparameter selection for the transfer methods, on validation data and the *training*
+corruptions only.
+
+For each method, each point of a small grid (learning rate for all methods; alpha for BIRD and
+Hints) is trained with the pair's transfer budget from the same teacher and student
+checkpoints, then scored on the student's *validation* split: mean accuracy over the 15
+training corruptions (severities 1, 3, 5). The held-out corruptions are never computed here, so
+the final tables stay untouched by the choice (method.md §3; DEVELOPERS: hyperparameters are
+chosen on validation data and training corruptions only).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+from pathlib import Path
+
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
+from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, summarize
+from birdkit.experiments.config import PairConfig
+from birdkit.training.config import MethodConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRID: dict[str, dict[str, list]] = {
+    "ft": {"lr": [0.005, 0.02]},
+    "lp": {"lr": [0.005, 0.02]},
+    "lpft": {"lr": [0.005, 0.02]},
+    "lwf": {"lr": [0.005, 0.02]},
+    "hints": {"lr": [0.005, 0.02], "alpha": [0.5, 0.9]},
+    "bird": {"lr": [0.005, 0.02], "alpha": [0.5, 0.9]},
+}
+
+
+def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dict[str, list]] | None = None,
+                   val_samples: int = 1000, severities=(1, 3, 5), progress=None) -> tuple[dict, list[dict]]:
+    """Grid-search each method's transfer hyperparameters from the finished teacher and student
+    of ``seed_dir`` (a ``run_pair`` directory). Returns (best overrides per method, all rows)."""
+    from birdkit.checkpoint import load_checkpoint
+    from birdkit.experiments.pipeline import load_split
+    from birdkit.methods import create_method
+    from birdkit.training.trainer import Trainer
+
+    assert not set(TRAIN_CORRUPTIONS) & set(HELDOUT_CORRUPTIONS)
+    seed_dir = Path(seed_dir)
+    teacher, _ = load_checkpoint(seed_dir / "teacher" / "model.safetensors")
+    student, _ = load_checkpoint(seed_dir / "student" / "model.safetensors")
+    s_train = load_split(cfg.student_data, "train", cfg.transfer_train.max_train_samples)
+    s_val = load_split(cfg.student_data, "val", val_samples, norm_from=s_train)
+    vset = CorruptedTestSet(s_val.images, s_val.targets, seed=777)
+    grid = grid or DEFAULT_GRID
+    rows, best = [], {}
+    for method, axes in grid.items():
+        keys = list(axes)
+        for values in itertools.product(*(axes[k] for k in keys)):
+            point = dict(zip(keys, values))
+            mfields = {k: v for k, v in point.items() if k in MethodConfig.model_fields}
+            mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": method, **mfields})
+            tc = cfg.transfer_train.model_copy(update={"tensorboard": False})
+            if "lr" in point:
+                tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
+            m = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
+                              num_classes=student.num_classes)
+            tag = "_".join(f"{k}{v}" for k, v in point.items())
+            Trainer(m, s_train, tc, seed_dir / "hparams" / f"{method}_{tag}", progress=progress).fit(resume=True)
+            res = summarize(evaluate_robustness(m.model, vset, s_val.normalize, corruptions=TRAIN_CORRUPTIONS,
+                                                severities=severities, model_name=method))
+            row = {"method": method, **point, "val_clean": res["clean_acc"], "val_robust_train": res["robust_train"]}
+            rows.append(row)
+            log.info("%s %s: val clean %.4f, val robust (training corruptions) %.4f", method, point,
+                     res["clean_acc"], res["robust_train"])
+        mine = [r for r in rows if r["method"] == method]
+        top = max(mine, key=lambda r: r["val_robust_train"])
+        best[method] = {k: top[k] for k in keys}
+    return best, rows
