@@ -49,6 +49,18 @@ class ShapeError(BirdkitError, ValueError):
     """Tensor shapes or batch sizes do not fit."""
 
 
+class DataFormatError(BirdkitError, ValueError):
+    """A data file exists but is not in the expected format (bad header, truncated, wrong keys)."""
+
+
+class ModelArgumentError(BirdkitError, ValueError):
+    """An invalid argument to ``create_model`` (in_chans, num_classes, img_size, kwargs)."""
+
+
+class IntegrityError(BirdkitError, ValueError):
+    """A materialised file does not match its manifest (truncated, edited or foreign)."""
+
+
 def suggest(name: str, known: Iterable[str], n: int = 5) -> list[str]:
     """Close matches of ``name`` among ``known``: difflib ratio first, then substring hits."""
     known = list(known)

@@ -78,8 +78,7 @@ __all__ = [
 ]
 
 
-class IntegrityError(BirdkitError, ValueError):
-    """A materialised file does not match its manifest (truncated, edited or foreign)."""
+from birdkit.errors import IntegrityError  # noqa: E402  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,8 +40,7 @@ IMG_EXTENSIONS: tuple[str, ...] = (
 )
 
 
-class DataFormatError(BirdkitError, ValueError):
-    """A data file exists but is not in the expected format (bad header, truncated, wrong keys)."""
+from birdkit.errors import DataFormatError  # noqa: E402  (re-exported)
 
 
 def data_home() -> Path:

@@ -18,3 +18,20 @@ def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair
     validate_layers(teacher, [p.teacher for p in layers])
     validate_layers(student, [p.student for p in layers])
     return list(layers)
+
+
+def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair], x):
+    """One forward of both networks on the same batch: the frozen teacher under no_grad, the
+    student with gradients. Returns (student logits, teacher features, student features), the
+    features global-average-pooled, one tensor per pair."""
+    import torch
+
+    from birdkit.features.capture import capture
+
+    with torch.no_grad(), capture(teacher, [p.teacher for p in pairs], pool="avg") as tf:
+        teacher(x)
+        t_feats = [tf[p.teacher] for p in pairs]
+    with capture(student, [p.student for p in pairs], pool="avg") as sf:
+        out = student(x)
+        s_feats = [sf[p.student] for p in pairs]
+    return out, t_feats, s_feats

@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from birdkit.features.capture import capture
 from birdkit.losses.cka import CKALoss
 from birdkit.methods._base import TransferMethod
-from birdkit.methods._pairs import resolve_pairs
+from birdkit.methods._pairs import forward_pairs, resolve_pairs
 from birdkit.training.config import LayerPair
 
 
@@ -35,12 +34,7 @@ class BirdMethod(TransferMethod):
         self.rep_loss = CKALoss(kernel=kernel, debiased=debiased)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad(), capture(self.teacher, [p.teacher for p in self.pairs], pool="avg") as tf:
-            self.teacher(x)
-            t_feats = [tf[p.teacher] for p in self.pairs]
-        with capture(self.model, [p.student for p in self.pairs], pool="avg") as sf:
-            out = self.model(x)
-            s_feats = [sf[p.student] for p in self.pairs]
+        out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)
         ce = F.cross_entropy(out, y)
         rep = sum(p.weight * self.rep_loss(t, s) for p, t, s in zip(self.pairs, t_feats, s_feats))
         loss = (1 - self.alpha) * ce + self.alpha * rep

@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from birdkit.features.capture import capture
 from birdkit.methods._base import TransferMethod
-from birdkit.methods._pairs import resolve_pairs
+from birdkit.methods._pairs import forward_pairs, resolve_pairs
 from birdkit.training.config import LayerPair
 
 
@@ -37,12 +36,7 @@ class HintsMethod(TransferMethod):
         self.regressors = nn.ModuleList(nn.Linear(s, t) for s, t in zip(s_dims, t_dims))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad(), capture(self.teacher, [p.teacher for p in self.pairs], pool="avg") as tf:
-            self.teacher(x)
-            t_feats = [tf[p.teacher] for p in self.pairs]
-        with capture(self.model, [p.student for p in self.pairs], pool="avg") as sf:
-            out = self.model(x)
-            s_feats = [sf[p.student] for p in self.pairs]
+        out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)
         ce = F.cross_entropy(out, y)
         hint = sum(p.weight * F.mse_loss(r(s), t) for p, r, s, t in zip(self.pairs, self.regressors, s_feats, t_feats))
         loss = (1 - self.alpha) * ce + self.alpha * hint
@@ -50,14 +44,9 @@ class HintsMethod(TransferMethod):
 
 
 def _feature_dims(teacher, student, pairs, x):
+    was = student.training
+    student.eval()
     with torch.no_grad():
-        was = student.training
-        student.eval()
-        with capture(teacher, [p.teacher for p in pairs], pool="avg") as tf:
-            teacher(x)
-            t = [tf[p.teacher].shape[1] for p in pairs]
-        with capture(student, [p.student for p in pairs], pool="avg") as sf:
-            student(x)
-            s = [sf[p.student].shape[1] for p in pairs]
-        student.train(was)
-    return t, s
+        _, t, s = forward_pairs(teacher, student, pairs, x)
+    student.train(was)
+    return [a.shape[1] for a in t], [b.shape[1] for b in s]

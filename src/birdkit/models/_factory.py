@@ -29,8 +29,7 @@ MODELS: Registry[Callable[..., BirdkitModel]] = Registry(
 )
 
 
-class ModelArgumentError(BirdkitError, ValueError):
-    """An invalid argument to :func:`create_model` (in_chans, num_classes, img_size, kwargs)."""
+from birdkit.errors import ModelArgumentError  # noqa: E402  (re-exported)
 
 
 def register_model(name: str | None = None, *, family: str, description: str,
