@@ -61,6 +61,17 @@ def test_fmnist_split_end_to_end(tmp_path):
     # the summary's robust accuracy recomputes from the tidy rows
     bird = [float(r["accuracy"]) for r in rows if r["model"] == "bird" and r["split"] == "heldout"]
     assert math.isclose(sum(bird) / len(bird), by["bird"]["robust_heldout"], rel_tol=1e-9)
+    # the independent recomputation used for BENCHMARKS.md agrees with the run's summary
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "recompute_tables", Path(__file__).parents[2] / "benchmarks" / "recompute_tables.py")
+    rt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rt)
+    df = rt.recompute(tmp_path / "fmnist-split")
+    assert list(df.method) == methods
+    assert "| bird |" in rt.table(df, "fmnist-split")
     # a second run reuses every finished stage (no retraining): same numbers
     again = run_pair(cfg, tmp_path, seed=0)
     assert [r["robust_heldout"] for r in again] == [r["robust_heldout"] for r in summary]
@@ -92,3 +103,16 @@ def test_paper_pair_configs_on_fake_data(tmp_path, pair):
                                  for k in ("teacher_train", "student_train", "transfer_train")})
     summary = run_pair(cfg, tmp_path / "runs", seed=0)
     assert [r["method"] for r in summary] == ["none", "oracle", "lp", "bird"]
+
+
+def test_override_typos_are_errors():
+    from pydantic import ValidationError
+
+    cfg = load_pair("fmnist-split")
+    data = cfg.model_dump()
+    data["overrides"] = {"bird": {"lrr": 0.1}}
+    with pytest.raises(ValidationError, match="unknown keys \\['lrr'\\]"):
+        type(cfg).model_validate(data)
+    data["overrides"] = {"brid": {"lr": 0.1}}
+    with pytest.raises(ValidationError, match="unknown method 'brid'"):
+        type(cfg).model_validate(data)

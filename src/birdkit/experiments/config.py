@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from birdkit.errors import UnknownNameError
 from birdkit.training.config import (
@@ -43,6 +43,18 @@ class PairConfig(_Strict):
     method: MethodConfig = Field(default_factory=MethodConfig, description="shared method parameters")
     overrides: dict[str, dict] = Field(default_factory=dict, description="per-method MethodConfig/TrainConfig.optim overrides")
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_overrides(cls, v: dict[str, dict]) -> dict[str, dict]:
+        allowed = set(MethodConfig.model_fields) - {"name"} | {"lr"}
+        for method, fields in v.items():
+            if method not in ALL_METHODS:
+                raise ValueError(f"overrides: unknown method {method!r}; expected one of {ALL_METHODS}")
+            bad = sorted(set(fields) - allowed)
+            if bad:
+                raise ValueError(f"overrides.{method}: unknown keys {bad}; allowed: {sorted(allowed)}")
+        return v
 
 
 def builtin_pairs() -> list[str]:
