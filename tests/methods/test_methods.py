@@ -129,3 +129,16 @@ def test_errors(nets):
         create_method(MethodConfig(name="bird", layers=[LayerPair(teacher="nope", student=student.default_layer)]),
                       student=student, teacher=teacher)
     assert set(list_methods()) >= {"none", "oracle", "ft", "lp", "lpft", "lwf", "hints", "bird"}
+
+
+def test_bird_paper_form_alpha_beta(nets):
+    teacher, student, x, y = nets
+    a = create_method(MethodConfig(name="bird", alpha=0.25), student=copy.deepcopy(student), teacher=teacher)
+    b = create_method(MethodConfig(name="bird", alpha=0.75, beta=0.25), student=copy.deepcopy(student),
+                      teacher=teacher)
+    oa, ob = a(x, y), b(x, y)
+    # (1 - 0.25) CE + 0.25 rep  ==  0.75 CE + 0.25 rep
+    assert torch.allclose(oa["loss"], ob["loss"], atol=1e-6)
+    c = create_method(MethodConfig(name="bird", alpha=1.0, beta=2.0), student=copy.deepcopy(student), teacher=teacher)
+    oc = c(x, y)
+    assert torch.allclose(oc["loss"], oc["ce"] + 2.0 * oc["cka_loss"], atol=1e-6)

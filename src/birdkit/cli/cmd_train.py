@@ -87,6 +87,7 @@ def transfer(
     teacher_layer: str = typer.Option(None, "--teacher-layer", help="Guiding layer (default: teacher's default)."),
     student_layer: str = typer.Option(None, "--student-layer", help="Guided layer (default: student's default)."),
     alpha: float = typer.Option(None, "--alpha", help="Weight of the representation term (BIRD, Hints)."),
+    beta: float = typer.Option(None, "--beta", help="BIRD paper form: L = alpha * task + beta * rep."),
     kernel: str = typer.Option(None, "--kernel", help="linear or rbf."),
     debiased: bool = typer.Option(False, "--debiased"),
     layer_search: bool = typer.Option(False, "--layer-search",
@@ -112,7 +113,7 @@ def transfer(
     val = load_split(dcfg, "val", None, norm_from=tr)
     t_net = load_checkpoint(teacher)[0] if teacher else None
     s_net = load_checkpoint(student)[0] if student else None
-    mfields = {k: v for k, v in {"alpha": alpha, "kernel": kernel}.items() if v is not None}
+    mfields = {k: v for k, v in {"alpha": alpha, "beta": beta, "kernel": kernel}.items() if v is not None}
     layers = None
     if teacher_layer or student_layer:
         if t_net is None or s_net is None:

@@ -80,4 +80,5 @@ def create_method(
         return cls(teacher, num_classes, temperature=cfg.temperature, weight=cfg.lwf_weight)
     if cfg.name == "hints":
         return cls(student, teacher, alpha=cfg.alpha, layers=cfg.layers)
-    return cls(student, teacher, alpha=cfg.alpha, layers=cfg.layers, kernel=cfg.kernel, debiased=cfg.debiased)
+    return cls(student, teacher, alpha=cfg.alpha, layers=cfg.layers, kernel=cfg.kernel, debiased=cfg.debiased,
+               beta=cfg.beta)

@@ -5,7 +5,9 @@ The student is fine-tuned on its own data while the representation *structure* o
 student layer is aligned with that of a guiding layer of a frozen teacher, both read on the
 same student batch B (convolutional maps global-average-pooled to vectors):
 
-    L = (1 - a) * CE(f(B), y) + a * sum_k w_k * (1 - CKA(u_k(B), v_k(B))),     a = 0.9.
+    L = (1 - a) * CE(f(B), y) + a * sum_k w_k * (1 - CKA(u_k(B), v_k(B))),     a = 0.9,
+
+or, in the paper's notation, L = alpha * L_task + beta * L_rep when ``beta`` is given.
 
 CKA is linear by default (RBF and debiased variants are options); the teacher runs in eval
 mode under no_grad; only the student is updated.
@@ -27,9 +29,11 @@ class BirdMethod(TransferMethod):
     name = "bird"
 
     def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
-                 layers: list[LayerPair] | None = None, kernel: str = "linear", debiased: bool = False):
+                 layers: list[LayerPair] | None = None, kernel: str = "linear", debiased: bool = False,
+                 beta: float | None = None):
         super().__init__(student, teacher=teacher)
         self.alpha = alpha
+        self.task_weight, self.rep_weight = (1 - alpha, alpha) if beta is None else (alpha, beta)
         self.pairs = resolve_pairs(teacher, student, layers)
         self.rep_loss = CKALoss(kernel=kernel, debiased=debiased)
 
@@ -37,5 +41,5 @@ class BirdMethod(TransferMethod):
         out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)
         ce = F.cross_entropy(out, y)
         rep = sum(p.weight * self.rep_loss(t, s) for p, t, s in zip(self.pairs, t_feats, s_feats))
-        loss = (1 - self.alpha) * ce + self.alpha * rep
+        loss = self.task_weight * ce + self.rep_weight * rep
         return {"loss": loss, "output": out, "ce": ce.detach(), "cka_loss": rep.detach()}

@@ -82,6 +82,8 @@ class MethodConfig(_Strict):
 
     name: str = "bird"
     alpha: float = Field(0.9, ge=0, le=1, description="weight of the representation term; task gets 1-alpha")
+    beta: float | None = Field(None, ge=0, description="paper form: if set, L = alpha * task + beta * rep "
+                                                       "(alpha then weighs the task term)")
     kernel: Literal["linear", "rbf"] = "linear"
     debiased: bool = False
     layers: list[LayerPair] | None = Field(None, description="None: the models' default layers")
