@@ -38,6 +38,12 @@ def test_transfer_evaluate_report(trained):
     rows = list(csv.DictReader((d / "eval" / "eval.csv").open()))
     assert len(rows) == 1 + 19 * 5
     assert {r["split"] for r in rows} == {"clean", "heldout", "train"}
+    # the same evaluation from a typed YAML config gives the same rows
+    (d / "eval.yaml").write_text("data: {dataset: fashion-mnist, classes: [5, 6, 7, 8, 9]}\nmax_test_samples: 40\n")
+    _ok(["evaluate", "--model", str(d / "bird" / "model.safetensors"), "--config", str(d / "eval.yaml"),
+         "--out", str(d / "eval2")])
+    rows2 = list(csv.DictReader((d / "eval2" / "eval.csv").open()))
+    assert [r["accuracy"] for r in rows2] == [r["accuracy"] for r in rows]
     out = _ok(["report", str(d / "eval")])
     assert "robust acc (held-out)" in out and (d / "eval" / "report.md").exists()
     assert (d / "eval" / "severity.png").exists()

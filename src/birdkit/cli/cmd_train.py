@@ -150,12 +150,14 @@ def transfer(
 @app.command("evaluate")
 def evaluate(
     model: Path = typer.Option(..., "--model", help="Checkpoint to evaluate."),
-    dataset: str = typer.Option(..., "--dataset"),
     out: Path = typer.Option(..., "--out", help="Directory for eval.csv and summary.csv."),
+    dataset: str = typer.Option(None, "--dataset", help="Test dataset (or give it in --config)."),
     classes: str = typer.Option(None, "--classes"),
     max_samples: int = typer.Option(None, "--max-samples", help="Evaluate on a test subset."),
-    seed: int = typer.Option(0, "--seed", help="Corruption seed."),
+    seed: int = typer.Option(None, "--seed", help="Corruption seed (default 0)."),
     name: str = typer.Option(None, "--name", help="Model name in the tables (default: file stem)."),
+    config: Path = typer.Option(None, "--config", help="EvaluateConfig YAML (data, max_test_samples, seed, "
+                                                       "severities); flags override it."),
 ) -> None:
     """Clean accuracy, accuracy per corruption x severity (held-out and training corruptions),
     robust accuracy with and without severity 0."""
@@ -165,21 +167,35 @@ def evaluate(
     from birdkit.experiments.pipeline import _write_csv, load_split
     from birdkit.training import DataConfig
 
-    dcfg = DataConfig(dataset=dataset, classes=_classes(classes))
+    from birdkit.training.config import EvaluateConfig, dump_yaml, load_yaml
+
+    if config:
+        ecfg = load_yaml(config, EvaluateConfig)
+    elif dataset:
+        ecfg = EvaluateConfig(data=DataConfig(dataset=dataset))
+    else:
+        raise typer.BadParameter("give --dataset or --config")
+    data_upd = {k: v for k, v in {"dataset": dataset, "classes": _classes(classes)}.items() if v is not None}
+    ecfg = ecfg.model_copy(update={"data": ecfg.data.model_copy(update=data_upd),
+                                   **{k: v for k, v in {"max_test_samples": max_samples, "seed": seed}.items()
+                                      if v is not None}})
+    ecfg = EvaluateConfig.model_validate(ecfg.model_dump())
+    dcfg = ecfg.data
     tr = load_split(dcfg, "train", 1)  # normalisation constants of the training split
-    test = load_split(dcfg, "test", max_samples, norm_from=tr)
+    test = load_split(dcfg, "test", ecfg.max_test_samples, norm_from=tr)
     net, meta = load_checkpoint(model)
     norm = (meta.get("extra") or {}).get("normalize")
     if norm:
         test.mean, test.std = tuple(norm["mean"]), tuple(norm["std"])
     label = name or model.parent.name or model.stem
-    rows = evaluate_robustness(net, CorruptedTestSet(test.images, test.targets, seed=seed), test.normalize,
-                               corruptions=ALL_CORRUPTIONS, model_name=label)
+    rows = evaluate_robustness(net, CorruptedTestSet(test.images, test.targets, seed=ecfg.seed), test.normalize,
+                               corruptions=ALL_CORRUPTIONS, severities=ecfg.severities, model_name=label)
     s = summarize(rows)
     out.mkdir(parents=True, exist_ok=True)
+    dump_yaml(ecfg, out / "config.yaml")
     _write_csv(out / "eval.csv", rows)
     _write_csv(out / "summary.csv", [{"method": label, **s}])
-    t = Table(title=f"{label} on {dataset} test ({len(test)} images)")
+    t = Table(title=f"{label} on {dcfg.dataset} test ({len(test)} images)")
     t.add_column("metric")
     t.add_column("accuracy (%)", justify="right")
     for k, v in s.items():

@@ -106,6 +106,15 @@ class DataConfig(_Strict):
     max_test_samples: int | None = Field(None, ge=1)
 
 
+class EvaluateConfig(_Strict):
+    """``birdkit evaluate --config``: which test data, how many images, which corruption seed."""
+
+    data: DataConfig
+    max_test_samples: int | None = Field(None, ge=1)
+    seed: int = 0
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+
+
 def load_yaml(path: str | Path, model: type[BaseModel]) -> BaseModel:
     """Load and validate a YAML config (safe loader only)."""
     path = Path(path)
