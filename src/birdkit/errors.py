@@ -45,6 +45,11 @@ class CheckpointError(BirdkitError, ValueError):
     """A checkpoint file is missing, truncated, foreign or inconsistent."""
 
 
+class RunMismatchError(CheckpointError):
+    """A run directory holds a run with a different set-up (config, method, data) than the one
+    asked for; reusing or resuming it would silently mix the two, so nothing is touched."""
+
+
 class ShapeError(BirdkitError, ValueError):
     """Tensor shapes or batch sizes do not fit."""
 

@@ -11,19 +11,7 @@ from birdkit.errors import UnknownNameError
 from birdkit.experiments import builtin_pairs, load_pair
 from birdkit.experiments.pipeline import run_pair
 from birdkit.models import count_parameters, create_model
-
-
-def _shrink(cfg, n=192, test=48, epochs=1, **extra):
-    upd = {"max_train_samples": n, "epochs": epochs, "batch_size": 32, "tensorboard": False}
-    return cfg.model_copy(update={
-        "teacher_train": cfg.teacher_train.model_copy(update=upd),
-        "student_train": cfg.student_train.model_copy(update=upd),
-        "transfer_train": cfg.transfer_train.model_copy(update=upd),
-        "eval": cfg.eval.model_copy(update={"max_test_samples": test,
-                                            "train_corruption_samples": test and test // 2,
-                                            "cka_samples": test or 64}),
-        **extra,
-    })
+from pairs import shrink as _shrink
 
 
 def test_builtin_pairs_validate_and_sizes():
@@ -116,3 +104,24 @@ def test_override_typos_are_errors():
     data["overrides"] = {"brid": {"lr": 0.1}}
     with pytest.raises(ValidationError, match="unknown method 'brid'"):
         type(cfg).model_validate(data)
+
+
+def test_rerun_reuses_and_a_changed_override_is_refused(tmp_path):
+    from birdkit.errors import RunMismatchError
+
+    cfg = _shrink(load_pair("fmnist-split"), n=128, test=32,
+                  methods=["none", "oracle", "hints", "bird"])
+    first = run_pair(cfg, tmp_path, seed=0)
+    # a second call with the same config reuses every run directory and reproduces the numbers
+    again = run_pair(cfg, tmp_path, seed=0)
+    assert [r["robust_heldout"] for r in again] == [r["robust_heldout"] for r in first]
+    # Hints' run removed (as after an interruption): its regressor is seeded per (seed, method),
+    # so redoing it alone, with every earlier run reused, gives the uninterrupted run's model
+    import shutil
+    shutil.rmtree(tmp_path / "fmnist-split" / "seed0" / "hints")
+    redo = run_pair(cfg, tmp_path, seed=0)
+    assert [r["robust_heldout"] for r in redo] == [r["robust_heldout"] for r in first]
+    # asking for another BIRD alpha in the same directory is refused, naming the difference
+    changed = cfg.model_copy(update={"overrides": {**cfg.overrides, "bird": {**cfg.overrides["bird"], "alpha": 0.8}}})
+    with pytest.raises(RunMismatchError, match=r"method_config\.alpha: 0\.5 -> 0\.8"):
+        run_pair(changed, tmp_path, seed=0)

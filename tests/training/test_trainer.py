@@ -112,3 +112,49 @@ def test_augmentation_is_deterministic_and_changes_images(tmp_path):
 def test_batch_size_larger_than_data_is_an_error(tmp_path):
     with pytest.raises(ShapeError, match="batch_size 512 exceeds"):
         Trainer(_method(), _data(), TrainConfig(batch_size=512), tmp_path)
+
+
+def _snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("change, expect", [
+    (lambda: dict(cfg=_cfg(3, seed=1)), "train.seed: 0 -> 1"),
+    (lambda: dict(cfg=TrainConfig(epochs=3, batch_size=32, optim=OptimConfig(lr=0.01), tensorboard=False)),
+     "train.optim.lr: 0.05 -> 0.01"),
+    (lambda: dict(data=_data(seed=1)), "data.sha256"),
+    (lambda: dict(meta={"method_config": {"alpha": 0.5}}), "meta.method_config"),
+])
+def test_a_directory_holding_another_run_is_refused_untouched(tmp_path, change, expect):
+    from birdkit.errors import RunMismatchError
+
+    d = tmp_path / "run"
+    Trainer(_method(), _data(), _cfg(1), d, checkpoint_meta={"method_config": {"alpha": 0.9}}).fit()
+    before = _snapshot(d)
+    kw = {"cfg": _cfg(1), "data": _data(), "meta": {"method_config": {"alpha": 0.9}}, **change()}
+    if kw["cfg"].epochs == 3:
+        kw["cfg"] = kw["cfg"].model_copy(update={"epochs": 1})
+    t = Trainer(_method(), kw["data"], kw["cfg"], d, checkpoint_meta=kw["meta"])
+    with pytest.raises(RunMismatchError, match="holds a different run") as e:
+        t.fit()
+    assert expect in str(e.value) and "Nothing was changed" in str(e.value)
+    assert _snapshot(d) == before  # nothing written, nothing lost
+
+
+def test_other_starting_weights_are_a_different_run(tmp_path):
+    from birdkit.errors import RunMismatchError
+
+    d = tmp_path / "run"
+    Trainer(_method(), _data(), _cfg(1), d).fit()
+    torch.manual_seed(123)
+    other = create_method("task", student=create_model("convnet_xs", num_classes=3, in_chans=1, img_size=28))
+    with pytest.raises(RunMismatchError, match="init_sha256"):
+        Trainer(other, _data(), _cfg(1), d).fit()
+
+
+def test_execution_only_settings_do_not_block_resume(tmp_path):
+    d = tmp_path / "run"
+    Trainer(_method(), _data(), _cfg(2), d).fit()
+    # same run, other threads / eval batch / checkpoint cadence: accepted, nothing retrained
+    res = Trainer(_method(), _data(), _cfg(2, threads=1, eval_batch_size=64, checkpoint_every=2), d).fit()
+    assert res.epochs_run == 0 and res.resumed_from == 2

@@ -18,9 +18,12 @@ def select(
     out: Path = typer.Option(Path("runs/select"), "--out", help="Run directory (teacher/student reused if present)."),
     seed: int = typer.Option(0, "--seed"),
     methods: str = typer.Option("", "--methods", help="Comma-separated subset (default: all transfer methods)."),
+    layer_search: bool = typer.Option(True, "--layer-search/--no-layer-search",
+                                      help="Then choose BIRD's layer pair (Hints gets the same)."),
 ) -> None:
     """Grid-search lr (all methods) and alpha (BIRD, Hints) on the student's validation split under
-    the 15 *training* corruptions; print the table and the chosen overrides (YAML-ready)."""
+    the 15 *training* corruptions, then BIRD's layer pair at its chosen lr and alpha; print the table
+    and the chosen overrides (YAML-ready). The held-out corruptions are never computed."""
     from birdkit.experiments import load_pair
     from birdkit.experiments.pipeline import _write_csv, run_pair
     from birdkit.selection.hparams import DEFAULT_GRID, select_hparams
@@ -31,14 +34,21 @@ def select(
         grid = {m.strip(): DEFAULT_GRID[m.strip()] for m in methods.split(",") if m.strip()}
     with TrainingProgress(console) as prog:
         run_pair(cfg, out, seed=seed, progress=prog, methods=["none"])  # teacher + student only
-        best, rows = select_hparams(cfg, out / cfg.name / f"seed{seed}", grid=grid, progress=prog)
+        best, rows = select_hparams(cfg, out / cfg.name / f"seed{seed}", grid=grid, layer_search=layer_search,
+                                    progress=prog)
     _write_csv(out / cfg.name / f"seed{seed}" / "hparams.csv", rows)
     t = Table(title=f"{cfg.name}: validation, training corruptions (sev 1, 3, 5)")
-    keys = sorted({k for r in rows for k in r} - {"method", "val_clean", "val_robust_train"})
+    order = ["lr", "alpha", "teacher_layer", "student_layer"]
+    found = {k for r in rows for k in r} - {"method", "val_clean", "val_robust_train"}
+    keys = [k for k in order if k in found] + sorted(found - set(order))
     for h in ["method", *keys, "val clean", "val robust (train corr.)"]:
         t.add_column(h)
     for r in rows:
-        chosen = all(r.get(k) == best[r["method"]].get(k) for k in best[r["method"]])
+        if r["method"] == "bird-layers":
+            lp = best["bird"]["layers"][0]
+            chosen = (r["teacher_layer"], r["student_layer"]) == (lp["teacher"], lp["student"])
+        else:
+            chosen = all(r.get(k) == best[r["method"]].get(k) for k in best[r["method"]] if k != "layers")
         t.add_row(r["method"], *[str(r.get(k, "")) for k in keys], f"{100 * r['val_clean']:.2f}",
                   f"{100 * r['val_robust_train']:.2f}", style="bold green" if chosen else None)
     console.print(t)

@@ -65,14 +65,18 @@ def train(
     dcfg = DataConfig(dataset=dataset, classes=_classes(classes))
     tr = load_split(dcfg, "train", cfg.max_train_samples)
     val = load_split(dcfg, "val", None, norm_from=tr)
+    import torch
+
+    torch.manual_seed(cfg.seed)  # the initial weights follow --seed too
     net = create_model(model, num_classes=len(tr.targets.unique()), in_chans=tr.images.shape[1],
                        img_size=tr.images.shape[-1])
-    out.mkdir(parents=True, exist_ok=True)
-    dump_yaml(cfg, out / "config.yaml")
-    dump_yaml(dcfg, out / "data.yaml")
     with TrainingProgress(console) as prog:
-        Trainer(create_method("task", student=net), tr, cfg, out, val=val, progress=prog,
-                checkpoint_meta={"data": dcfg.model_dump(), "normalize": {"mean": tr.mean, "std": tr.std}}).fit()
+        trainer = Trainer(create_method("task", student=net), tr, cfg, out, val=val, progress=prog,
+                          checkpoint_meta={"data": dcfg.model_dump(), "normalize": {"mean": tr.mean, "std": tr.std}})
+        trainer.check_run_dir()  # a directory holding another run is refused before anything is written
+        dump_yaml(cfg, out / "config.yaml")
+        dump_yaml(dcfg, out / "data.yaml")
+        trainer.fit()
     console.print(f"model: {out / 'model.safetensors'}")
 
 
@@ -134,16 +138,21 @@ def transfer(
             t.add_row(r["teacher"], r["student"], f"{100 * r['val_clean']:.2f}", f"{100 * r['val_robust']:.2f}")
         console.print(t)
         mcfg = mcfg.model_copy(update={"layers": [best]})
+    import torch
+
+    torch.manual_seed(cfg.seed)  # new heads / regressors follow --seed
     m = create_method(mcfg, student=s_net, teacher=t_net, num_classes=len(tr.targets.unique()))
-    dump_yaml(cfg, out / "config.yaml")
-    dump_yaml(mcfg, out / "method.yaml")
     if getattr(m, "pairs", None):
         console.print("layers: " + "; ".join(f"teacher {p.teacher} -> student {p.student} (w={p.weight})"
                                              for p in m.pairs))
     with TrainingProgress(console) as prog:
-        Trainer(m, tr, cfg, out, val=val, progress=prog,
-                checkpoint_meta={"method_config": mcfg.model_dump(), "data": dcfg.model_dump(),
-                                 "normalize": {"mean": tr.mean, "std": tr.std}}).fit()
+        trainer = Trainer(m, tr, cfg, out, val=val, progress=prog,
+                          checkpoint_meta={"method_config": mcfg.model_dump(), "data": dcfg.model_dump(),
+                                           "normalize": {"mean": tr.mean, "std": tr.std}})
+        trainer.check_run_dir()
+        dump_yaml(cfg, out / "config.yaml")
+        dump_yaml(mcfg, out / "method.yaml")
+        trainer.fit()
     console.print(f"model: {out / 'model.safetensors'}")
 
 

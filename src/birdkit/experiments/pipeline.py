@@ -7,7 +7,8 @@ Layout of ``out_dir/<pair>/seed<k>/``::
     teacher/ student/ oracle/ <method>/    one run directory each (model.safetensors + .json,
                                            state.safetensors, metrics.csv, tb/)
     eval.csv               tidy rows: model x corruption x severity accuracy
-    summary.csv            one row per method: clean, robust (held-out / training), PGR, CKA
+    summary.csv            one row per method: clean, robust (held-out / training), CKA, layers
+                           (teacher->student pairs of BIRD / Hints), PGR
 
 Every stage is resumable: a run directory holding a finished model is reused, a partial one
 resumes from its last checkpoint.
@@ -29,7 +30,7 @@ from birdkit.checkpoint import load_checkpoint
 from birdkit.data import create_dataset
 from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, pgr, summarize
 from birdkit.evaluation.similarity import CKAMetric
-from birdkit.experiments.config import PairConfig
+from birdkit.experiments.config import ALL_METHODS, PairConfig
 from birdkit.features.capture import capture
 from birdkit.methods import METHODS, create_method
 from birdkit.models import create_model
@@ -50,12 +51,15 @@ def load_split(cfg: DataConfig, split: str, limit: int | None = None, norm_from:
 
 def train_model(run_dir: Path, method, train: TensorData, cfg: TrainConfig, val: TensorData | None,
                 progress: Progress, meta: dict) -> torch.nn.Module:
-    """Train (or reuse, or resume) one run directory and return its trained model."""
+    """Train (or reuse, or resume) one run directory and return its trained model. A directory
+    holding a different run (another config, method or data) raises ``RunMismatchError``."""
+    trainer = Trainer(method, train, cfg, run_dir, val=val, progress=progress, checkpoint_meta=meta)
     if (run_dir / MODEL_FILE).exists():
+        trainer.check_run_dir()
         log.info("reusing finished run %s", run_dir)
         model, _ = load_checkpoint(run_dir / MODEL_FILE)
         return model
-    Trainer(method, train, cfg, run_dir, val=val, progress=progress, checkpoint_meta=meta).fit(resume=True)
+    trainer.fit(resume=True)
     model, _ = load_checkpoint(run_dir / MODEL_FILE)
     return model
 
@@ -129,6 +133,7 @@ def run_pair(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, progress: P
                           with_seed(cfg.student_train), s_val, progress, {"role": "student"})
 
     trained: dict[str, torch.nn.Module] = {}
+    layers_used: dict[str, str] = {}
     for name in methods:
         progress({"event": "stage", "name": name})
         mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": name, **_method_overrides(cfg, name)})
@@ -141,8 +146,11 @@ def run_pair(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, progress: P
             trained[name] = train_model(root / "oracle", create_method("oracle", student=init), s_train,
                                         ocfg, s_val, progress, {"role": "oracle"})
             continue
+        torch.manual_seed(seed * 1_000 + 17 * (ALL_METHODS.index(name) if name in ALL_METHODS else 99))
         method = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
-                               num_classes=num_classes)
+                               num_classes=num_classes)  # new heads seeded per (seed, method): resumable
+        if getattr(method, "pairs", None):
+            layers_used[name] = ";".join(f"{p.teacher}->{p.student}" for p in method.pairs)
         tc = with_seed(cfg.transfer_train)
         if "lr" in cfg.overrides.get(name, {}):
             tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": cfg.overrides[name]["lr"]})})
@@ -168,7 +176,7 @@ def run_pair(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, progress: P
         s = summarize(r + [x for x in r_tr if x["severity"] > 0])
         s["cka_to_teacher"] = cka_to_teacher(model, teacher, teacher.default_layer, model.default_layer, s_test,
                                              cfg.eval.cka_samples)
-        summary.append({"pair": cfg.name, "seed": seed, "method": name, **s})
+        summary.append({"pair": cfg.name, "seed": seed, "method": name, **s, "layers": layers_used.get(name, "")})
     by = {s["method"]: s for s in summary}
     for s in summary:
         if "none" in by and "oracle" in by:

@@ -7,6 +7,11 @@ checkpoints, then scored on the student's *validation* split: mean accuracy over
 training corruptions (severities 1, 3, 5). The held-out corruptions are never computed here, so
 the final tables stay untouched by the choice (method.md §3; DEVELOPERS: hyperparameters are
 chosen on validation data and training corruptions only).
+
+After the grid, BIRD's layer pair is searched the same way (coordinate search: at BIRD's chosen
+lr and alpha, each stage-end teacher x student candidate trained with the full transfer budget;
+see :mod:`birdkit.selection.layers`). Hints gets the same pair, as in the paper's protocol
+(Hints at the *same* layers as BIRD, so the comparison isolates how the layer is supervised).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import copy
 import itertools
 import logging
 from pathlib import Path
+
+import torch
 
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, summarize
@@ -34,9 +41,15 @@ DEFAULT_GRID: dict[str, dict[str, list]] = {
 
 
 def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dict[str, list]] | None = None,
-                   val_samples: int = 1000, severities=(1, 3, 5), progress=None) -> tuple[dict, list[dict]]:
+                   val_samples: int = 1000, severities=(1, 3, 5), layer_search: bool = True,
+                   layer_candidates: int = 2, progress=None) -> tuple[dict, list[dict]]:
     """Grid-search each method's transfer hyperparameters from the finished teacher and student
-    of ``seed_dir`` (a ``run_pair`` directory). Returns (best overrides per method, all rows)."""
+    of ``seed_dir`` (a ``run_pair`` directory). Returns (best overrides per method, all rows).
+
+    With ``layer_search`` and BIRD in the grid, BIRD's layer pair is then chosen among the
+    deepest ``layer_candidates`` stage ends of each network (rows with ``method="bird-layers"``)
+    and written to ``best["bird"]["layers"]`` and, when Hints is in the grid, to
+    ``best["hints"]["layers"]``."""
     from birdkit.checkpoint import load_checkpoint
     from birdkit.experiments.pipeline import load_split
     from birdkit.methods import create_method
@@ -60,10 +73,14 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
             tc = cfg.transfer_train.model_copy(update={"tensorboard": False})
             if "lr" in point:
                 tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
+            torch.manual_seed(tc.seed)  # new heads / regressors: same start for every grid point
             m = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
                               num_classes=student.num_classes)
             tag = "_".join(f"{k}{v}" for k, v in point.items())
-            Trainer(m, s_train, tc, seed_dir / "hparams" / f"{method}_{tag}", progress=progress).fit(resume=True)
+            if progress:
+                progress({"event": "stage", "name": f"select {method} {tag}"})
+            Trainer(m, s_train, tc, seed_dir / "hparams" / f"{method}_{tag}", progress=progress,
+                    checkpoint_meta={"method_config": mcfg.model_dump(mode="json")}).fit(resume=True)
             res = summarize(evaluate_robustness(m.model, vset, s_val.normalize, corruptions=TRAIN_CORRUPTIONS,
                                                 severities=severities, model_name=method))
             row = {"method": method, **point, "val_clean": res["clean_acc"], "val_robust_train": res["robust_train"]}
@@ -73,4 +90,22 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
         mine = [r for r in rows if r["method"] == method]
         top = max(mine, key=lambda r: r["val_robust_train"])
         best[method] = {k: top[k] for k in keys}
+    if layer_search and "bird" in best:
+        from birdkit.selection.layers import search_layers
+
+        point = best["bird"]
+        mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": "bird",
+                               **{k: v for k, v in point.items() if k in MethodConfig.model_fields}})
+        tc = cfg.transfer_train.model_copy(update={"tensorboard": False})
+        if "lr" in point:
+            tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
+        pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=s_train, val=s_val, cfg=tc,
+                                    run_dir=seed_dir / "layers", k=layer_candidates, epochs=tc.epochs,
+                                    val_samples=val_samples, severities=severities, seed=777, progress=progress)
+        rows += [{"method": "bird-layers", **point, "teacher_layer": r["teacher"], "student_layer": r["student"],
+                  "val_clean": r["val_clean"], "val_robust_train": r["val_robust"]} for r in lrows]
+        chosen = [pair.model_dump()]
+        best["bird"]["layers"] = chosen
+        if "hints" in best:
+            best["hints"]["layers"] = chosen
     return best, rows

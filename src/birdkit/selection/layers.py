@@ -56,6 +56,8 @@ def search_layers(
     k: int = 2,
     epochs: int | None = None,
     val_samples: int = 1000,
+    severities=(1, 3, 5),
+    seed: int = 12345,
     progress=None,
 ) -> tuple[LayerPair, list[dict]]:
     """Try each (teacher, student) candidate pair for a short run; return the best pair and a
@@ -65,16 +67,20 @@ def search_layers(
 
     pairs = [(t, s) for t in candidate_layers(teacher, k) for s in candidate_layers(student, k)]
     short = cfg.model_copy(update={"epochs": epochs or max(1, cfg.epochs // 3), "tensorboard": False})
-    vs = CorruptedTestSet(val.images[:val_samples], val.targets[:val_samples], seed=12345)
+    vs = CorruptedTestSet(val.images[:val_samples], val.targets[:val_samples], seed=seed)
     rows = []
     for t_name, s_name in pairs:
         pair = LayerPair(teacher=t_name, student=s_name)
-        m = create_method(mcfg.model_copy(update={"layers": [pair]}), student=copy.deepcopy(student),
-                          teacher=teacher, num_classes=student.num_classes)
+        pcfg = mcfg.model_copy(update={"layers": [pair]})
+        torch.manual_seed(short.seed)
+        m = create_method(pcfg, student=copy.deepcopy(student), teacher=teacher, num_classes=student.num_classes)
         d = Path(run_dir) / f"{t_name}__{s_name}"
-        Trainer(m, train, short, d, progress=progress).fit(resume=True)
+        if progress:
+            progress({"event": "stage", "name": f"layers {t_name}->{s_name}"})
+        Trainer(m, train, short, d, progress=progress,
+                checkpoint_meta={"method_config": pcfg.model_dump(mode="json")}).fit(resume=True)
         res = summarize(evaluate_robustness(m.model, vs, val.normalize, corruptions=TRAIN_CORRUPTIONS,
-                                            severities=(1, 3, 5), model_name=f"{t_name}->{s_name}"))
+                                            severities=severities, model_name=f"{t_name}->{s_name}"))
         rows.append({"teacher": t_name, "student": s_name, "val_clean": res["clean_acc"],
                      "val_robust": res["robust_train"]})
         log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name, res["robust_train"])

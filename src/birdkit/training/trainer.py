@@ -9,8 +9,10 @@ The loop only knows the method contract (``forward(x, y) -> {"loss", "output", .
 * optimisation: SGD or AdamW, cosine schedule stepped per iteration, optional clipping;
 * safety: a NaN or infinite loss stops the run (``NonFiniteLossError``) before anything is
   written, so the last good checkpoint stays; checkpoints are safetensors + JSON, atomic;
-* records: per-epoch metrics to ``metrics.csv`` and TensorBoard, the resolved config, the
-  final model checkpoint.
+* records: per-epoch metrics to ``metrics.csv`` and TensorBoard, ``run.json`` (the resolved
+  config, the method's settings and a SHA-256 of the training data), the final model checkpoint;
+* identity: a run directory is resumed or reused only when its ``run.json`` matches the run asked
+  for; otherwise ``RunMismatchError`` names what differs and nothing is touched.
 
 The library never prints; pass ``progress`` (a callable receiving event dicts) to show bars.
 """
@@ -18,6 +20,8 @@ The library never prints; pass ``progress`` (a callable receiving event dicts) t
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import logging
 import math
 import time
@@ -28,7 +32,7 @@ from typing import Any
 
 import torch
 
-from birdkit.errors import BirdkitError, ShapeError
+from birdkit.errors import BirdkitError, RunMismatchError, ShapeError
 from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
 from birdkit.training.config import TrainConfig
@@ -38,6 +42,9 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.safetensors"
 MODEL_FILE = "model.safetensors"
 METRICS_FILE = "metrics.csv"
+RUN_FILE = "run.json"
+# TrainConfig fields that change how a run is executed or logged, not what it computes
+_NOT_IDENTITY = {"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size"}
 
 
 class NonFiniteLossError(BirdkitError, FloatingPointError):
@@ -164,6 +171,7 @@ class Trainer:
         from birdkit.checkpoint import load_training_state, save_checkpoint
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.check_run_dir()
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         method = self.method.to(self.device)
@@ -214,6 +222,53 @@ class Trainer:
         save_checkpoint(self.run_dir / MODEL_FILE, method.model,
                         metrics=final_metrics, extra={"method": method.name, **self.checkpoint_meta})
         return FitResult(global_epoch - (resumed_from or 0), resumed_from, history)
+
+    # ---------------------------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes this run this run: method, training config (minus execution-only fields),
+        checkpoint metadata (method settings, data config), SHA-256 of the starting weights and of
+        the training data. Call before training (the weights hash is of the initial state)."""
+        d = self.train_data
+        h = hashlib.sha256()
+        h.update(d.images.contiguous().numpy().tobytes())
+        h.update(d.targets.contiguous().numpy().tobytes())
+        train = {k: v for k, v in self.cfg.model_dump(mode="json").items() if k not in _NOT_IDENTITY}
+        w = hashlib.sha256()  # the starting weights (student, teacher, heads) before any step
+        for k, v in sorted(self.method.state_dict().items()):
+            w.update(k.encode())
+            w.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+                     if v.numel() else b"")
+        return json.loads(json.dumps({
+            "method": self.method.name,
+            "init_sha256": w.hexdigest(),
+            "train": train,
+            "meta": self.checkpoint_meta,
+            "data": {"n": len(d), "shape": list(d.images.shape), "mean": list(d.mean), "std": list(d.std),
+                     "sha256": h.hexdigest()},
+        }, default=str))
+
+    def check_run_dir(self) -> None:
+        """Record this run's fingerprint in ``run.json``, or check it against the one already there.
+
+        Raises ``RunMismatchError`` (and changes nothing) when the directory holds a different run.
+        A directory from before ``run.json`` existed is adopted with a warning."""
+        path = self.run_dir / RUN_FILE
+        current = self.fingerprint()
+        if path.exists():
+            stored = json.loads(path.read_text())
+            diffs = _diff(stored, current)
+            if diffs:
+                shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+                raise RunMismatchError(
+                    f"{self.run_dir} holds a different run ({shown}). Nothing was changed: use another "
+                    "output directory, or delete this one to start over.")
+            return
+        if (self.run_dir / STATE_FILE).exists() or (self.run_dir / MODEL_FILE).exists():
+            log.warning("%s has no %s; adopting it without checking its set-up", self.run_dir, RUN_FILE)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(current, indent=1, sort_keys=True))
+        tmp.replace(path)
 
     # ---------------------------------------------------------------------------------------
     def _run_epoch(self, method, opt, sched, stage: str, epoch: int, global_epoch: int, steps: int) -> dict:
@@ -309,3 +364,18 @@ def _num(v: str) -> Any:
         return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
     except (TypeError, ValueError):
         return v
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ, as ``path: old -> new``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    if a != b:
+        def short(v: Any) -> str:
+            t = json.dumps(v)
+            return t if len(t) <= 40 else t[:37] + "..."
+        return [f"{prefix[:-1]}: {short(a)} -> {short(b)}"]
+    return []

@@ -1,0 +1,47 @@
+"""``birdkit demo`` and ``birdkit select`` through the command line, on a shrunk pair YAML."""
+
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from birdkit.cli.main import _register_commands, app
+from birdkit.experiments import load_pair
+from birdkit.training.config import dump_yaml
+from pairs import shrink
+
+_register_commands()
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    d = tmp_path_factory.mktemp("demo")
+    cfg = shrink(load_pair("fmnist-split"), n=128, test=32)
+    cfg = cfg.model_copy(update={"methods": ["none", "oracle", "hints", "bird"]})
+    return dump_yaml(cfg, d / "tiny.yaml"), d
+
+
+def test_demo_two_seeds_prints_table_and_layers(tiny_pair):
+    yaml_path, d = tiny_pair
+    res = runner.invoke(app, ["demo", "--pair", str(yaml_path), "--seeds", "2", "--out", str(d / "runs")],
+                        catch_exceptions=False, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "birdkit demo: fmnist-split (2 seeds)" in out
+    for h in ("clean acc", "held-out", "PGR", "teacher"):
+        assert h in out
+    assert "±" in out  # mean ± std over the 2 seeds
+    # the layer pairs of BIRD and Hints come from the pair's overrides and are reported
+    assert "bird stages.3->stages.2" in out and "hints stages.3->stages.2" in out
+    pair_dir = d / "runs" / "fmnist-split"
+    rows = list(csv.DictReader((pair_dir / "seed1" / "summary.csv").open()))
+    assert [r["method"] for r in rows] == ["none", "oracle", "hints", "bird"]
+    assert {r["method"]: r["layers"] for r in rows}["bird"] == "stages.3->stages.2"
+    assert (pair_dir / "report.md").exists() and (pair_dir / "summary_agg.csv").exists()
+
+
+def test_demo_unknown_pair_lists_close_matches(tmp_path):
+    res = runner.invoke(app, ["demo", "--pair", "fmnist-splitt", "--out", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "Did you mean: 'fmnist-split'" in str(res.exception)

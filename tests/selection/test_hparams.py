@@ -1,0 +1,66 @@
+"""Transfer hyperparameter and layer selection: validation data and training corruptions only."""
+
+import pytest
+
+import birdkit.selection.hparams as hp
+import birdkit.selection.layers as sl
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
+from birdkit.experiments import load_pair
+from birdkit.experiments.pipeline import run_pair
+from birdkit.experiments.config import PairConfig
+from birdkit.selection.layers import candidate_layers
+
+from pairs import shrink as _shrink
+
+
+@pytest.fixture(scope="module")
+def pair_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("select")
+    cfg = _shrink(load_pair("fmnist-split"), n=128, test=32)
+    run_pair(cfg, d, seed=0, methods=["none"])
+    return cfg, d / cfg.name / "seed0"
+
+
+def test_select_grid_and_layers_never_touch_heldout(pair_run, monkeypatch):
+    cfg, seed_dir = pair_run
+    seen = []
+    for mod in (hp, sl):
+        orig = mod.evaluate_robustness
+
+        def spy(*a, _orig=orig, **k):
+            seen.append(tuple(k["corruptions"]))
+            return _orig(*a, **k)
+
+        monkeypatch.setattr(mod, "evaluate_robustness", spy)
+    grid = {"bird": {"lr": [0.01], "alpha": [0.3, 0.6]}, "hints": {"lr": [0.01]}}
+    best, rows = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=24, severities=(1,))
+    assert seen and all(set(c) == set(TRAIN_CORRUPTIONS) for c in seen)
+    assert not any(set(c) & set(HELDOUT_CORRUPTIONS) for c in seen)
+
+    grid_rows = [r for r in rows if r["method"] == "bird"]
+    assert [r["alpha"] for r in grid_rows] == [0.3, 0.6]
+    top = max(grid_rows, key=lambda r: r["val_robust_train"])
+    assert best["bird"]["alpha"] == top["alpha"] and best["bird"]["lr"] == 0.01
+
+    # layer search: every teacher x student candidate, at BIRD's chosen lr/alpha, best one kept
+    from birdkit.checkpoint import load_checkpoint
+    t, _ = load_checkpoint(seed_dir / "teacher" / "model.safetensors")
+    s, _ = load_checkpoint(seed_dir / "student" / "model.safetensors")
+    lrows = [r for r in rows if r["method"] == "bird-layers"]
+    assert {(r["teacher_layer"], r["student_layer"]) for r in lrows} == {
+        (a, b) for a in candidate_layers(t, 2) for b in candidate_layers(s, 2)}
+    assert all(r["alpha"] == best["bird"]["alpha"] for r in lrows)
+    win = max(lrows, key=lambda r: r["val_robust_train"])
+    assert best["bird"]["layers"] == [{"teacher": win["teacher_layer"], "student": win["student_layer"],
+                                       "weight": 1.0}]
+    assert best["hints"]["layers"] == best["bird"]["layers"]  # Hints at the same pair as BIRD
+
+    # the result is a valid pair-config override
+    PairConfig(**{**cfg.model_dump(), "overrides": best})
+
+
+def test_select_without_layer_search(pair_run):
+    cfg, seed_dir = pair_run
+    best, rows = hp.select_hparams(cfg, seed_dir, grid={"bird": {"alpha": [0.5]}}, val_samples=16,
+                                   severities=(1,), layer_search=False)
+    assert best == {"bird": {"alpha": 0.5}} and {r["method"] for r in rows} == {"bird"}
