@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results" / "demo"
+RESULTS = ROOT / "benchmarks" / "results"
 PAIRS = ("fmnist-split", "mnist5k-to-fmnist", "fmnist-split-w2s")
+RUNS = ("demo", "demo-default-layers")  # selected layer pairs (current configs); the first benchmark
 
 
 def _recompute_module():
@@ -25,10 +26,11 @@ def _recompute_module():
     return mod
 
 
+@pytest.mark.parametrize("run", RUNS)
 @pytest.mark.parametrize("pair", PAIRS)
-def test_demo_table_in_benchmarks_md_recomputes(pair):
+def test_demo_table_in_benchmarks_md_recomputes(run, pair):
     mod = _recompute_module()
-    df = mod.recompute(RESULTS / pair)
+    df = mod.recompute(RESULTS / run / pair)
     assert df.seed.nunique() == 3, "the issue asks for 3 seeds per pair"
     assert set(df.method) == {"none", "oracle", "ft", "lp", "lpft", "lwf", "hints", "bird"}
     table = mod.table(df, pair)
@@ -42,7 +44,7 @@ def test_recompute_detects_a_tampered_summary(tmp_path):
 
     import pandas as pd
 
-    src = RESULTS / "fmnist-split" / "seed0"
+    src = RESULTS / "demo-default-layers" / "fmnist-split" / "seed0"
     dst = tmp_path / "pair" / "seed0"
     shutil.copytree(src, dst)
     sm = pd.read_csv(dst / "summary.csv")
@@ -50,3 +52,52 @@ def test_recompute_detects_a_tampered_summary(tmp_path):
     sm.to_csv(dst / "summary.csv", index=False)
     with pytest.raises(SystemExit, match="bird robust_heldout"):
         _recompute_module().recompute(tmp_path / "pair")
+
+
+def _md_rows(text: str) -> set[tuple[str, ...]]:
+    """Every markdown table row of ``text`` as a tuple of cells, bold markers removed."""
+    rows = set()
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.add(tuple(c.strip().replace("**", "") for c in line.strip().strip("|").split("|")))
+    return rows
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_selection_tables_match_their_csvs(pair):
+    """The hyperparameter and layer-selection rows in BENCHMARKS.md are the committed CSVs'."""
+    import pandas as pd
+
+    rows = _md_rows((ROOT / "BENCHMARKS.md").read_text())
+    grid = pd.read_csv(RESULTS / "select" / f"{pair}.csv")
+    for r in grid.itertuples():
+        alpha = "" if pd.isna(r.alpha) else f"{r.alpha:g}"
+        cells = (r.method, f"{r.lr:g}", alpha, f"{100 * r.val_clean:.2f}", f"{100 * r.val_robust_train:.2f}")
+        assert cells in rows, f"{pair}: no row {cells} in BENCHMARKS.md"
+    layers = pd.read_csv(RESULTS / "select" / f"{pair}-bird-layers.csv")
+    lay = layers[layers.method == "bird-layers"]
+    assert len(lay) == 4
+    for r in lay.itertuples():
+        cells = (r.teacher_layer, r.student_layer, f"{100 * r.val_clean:.2f}", f"{100 * r.val_robust_train:.2f}")
+        assert cells in rows, f"{pair}: no layer row {cells} in BENCHMARKS.md"
+    # the pair's config uses what the selection chose, for BIRD and (same pair) for Hints
+    from birdkit.experiments import load_pair
+
+    best = lay.loc[lay.val_robust_train.idxmax()]
+    cfg = load_pair(pair)
+    for m in ("bird", "hints"):
+        (lp,) = cfg.overrides[m]["layers"]
+        assert (lp["teacher"], lp["student"]) == (best.teacher_layer, best.student_layer)
+    for method in grid.method.unique():
+        sub = grid[grid.method == method]
+        top = sub.loc[sub.val_robust_train.idxmax()]
+        assert cfg.overrides[method]["lr"] == top.lr
+        if not pd.isna(top.alpha):
+            assert cfg.overrides[method]["alpha"] == top.alpha
+
+
+def test_investigation_table_in_benchmarks_md():
+    spec = importlib.util.spec_from_file_location("investigate_table", ROOT / "benchmarks" / "investigate_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.table() in (ROOT / "BENCHMARKS.md").read_text()

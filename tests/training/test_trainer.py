@@ -56,6 +56,11 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     rows = list(csv.DictReader((tmp_path / "part" / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    log = (tmp_path / "part" / "train.log").read_text().splitlines()
+    assert "start: method task, 3 epochs" in log[0]
+    assert "stopped by KeyboardInterrupt during epoch 2; 1 finished epochs are checkpointed" in log[2]
+    assert "resume at epoch 1" in log[3] and log[-1].endswith("finished: model.safetensors written")
+    assert sum(" epoch epoch=" in line for line in log) == 3
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -82,6 +87,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     info = load_training_state(tmp_path / "run" / "state.safetensors", model=net)
     assert all(torch.isfinite(p).all() for p in net.parameters())
     assert int(info["epoch"]) == 1
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "stopped: Loss became nan at epoch 2" in log and "finished" not in log
 
 
 def test_learns_and_writes_records(tmp_path):

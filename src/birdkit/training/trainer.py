@@ -9,7 +9,8 @@ The loop only knows the method contract (``forward(x, y) -> {"loss", "output", .
 * optimisation: SGD or AdamW, cosine schedule stepped per iteration, optional clipping;
 * safety: a NaN or infinite loss stops the run (``NonFiniteLossError``) before anything is
   written, so the last good checkpoint stays; checkpoints are safetensors + JSON, atomic;
-* records: per-epoch metrics to ``metrics.csv`` and TensorBoard, ``run.json`` (the resolved
+* records: per-epoch metrics to ``metrics.csv`` and TensorBoard, ``train.log`` (starts,
+  resumes, epochs, stops), ``run.json`` (the resolved
   config, the method's settings and a SHA-256 of the training data), the final model checkpoint;
 * identity: a run directory is resumed or reused only when its ``run.json`` matches the run asked
   for; otherwise ``RunMismatchError`` names what differs and nothing is touched.
@@ -43,6 +44,7 @@ STATE_FILE = "state.safetensors"
 MODEL_FILE = "model.safetensors"
 METRICS_FILE = "metrics.csv"
 RUN_FILE = "run.json"
+LOG_FILE = "train.log"
 # TrainConfig fields that change how a run is executed or logged, not what it computes
 _NOT_IDENTITY = {"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size"}
 
@@ -192,6 +194,10 @@ class Trainer:
 
         writer = self._tensorboard()
         global_epoch = resumed_from or 0
+        total = sum(s.epochs for s in stages)
+        self._runlog(f"{'resume at epoch ' + str(resumed_from) if resumed_from is not None else 'start'}: "
+                     f"method {method.name}, {total} epochs x {steps_per_epoch} steps of {self.cfg.batch_size}, "
+                     f"{len(self.train_data)} training images, seed {self.cfg.seed}")
         try:
             for si in range(start_stage, len(stages)):
                 stage = stages[si]
@@ -214,6 +220,15 @@ class Trainer:
                     nxt = (si + 1, 0) if last_of_stage else (si, epoch + 1)
                     if (epoch + 1) % self.cfg.checkpoint_every == 0 or last_of_stage:
                         self._save_state(method, opt, sched, *nxt)
+                    self._runlog("epoch " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                     for k, v in row.items()))
+        except NonFiniteLossError as e:
+            self._runlog(f"stopped: {e}")
+            raise
+        except BaseException as e:  # interrupted (Ctrl-C) or failed: say where it can resume from
+            self._runlog(f"stopped by {type(e).__name__} during epoch {global_epoch + 1}; "
+                         f"{len(history)} finished epochs are checkpointed")
+            raise
         finally:
             if writer is not None:
                 writer.close()
@@ -221,7 +236,15 @@ class Trainer:
         final_metrics = {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))}
         save_checkpoint(self.run_dir / MODEL_FILE, method.model,
                         metrics=final_metrics, extra={"method": method.name, **self.checkpoint_meta})
+        self._runlog(f"finished: {MODEL_FILE} written")
         return FitResult(global_epoch - (resumed_from or 0), resumed_from, history)
+
+    def _runlog(self, msg: str) -> None:
+        """Append one timestamped line to the run directory's ``train.log`` (the human-readable
+        history of the run: starts, resumes, epochs, stops)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with (self.run_dir / LOG_FILE).open("a") as f:
+            f.write(f"{stamp} {msg}\n")
 
     # ---------------------------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
