@@ -81,3 +81,16 @@ def test_bad_names_get_clear_errors(trained):
                               "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
                               "--classes", "5-9", "--student-layer", "stages.9", "--out", str(d / "y")])
     assert res.exit_code != 0 and "stages.3" in str(res.exception)
+
+
+def test_properties_command(trained, tmp_path):
+    import json
+
+    d = trained
+    out = _ok(["properties", "--teacher", str(d / "teacher" / "model.safetensors"),
+               "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
+               "--classes", "5-9", "--max-samples", "200", "--robust-samples", "40", "--out", str(tmp_path / "p.json")])
+    assert "task relevance" in out and "behavioral relevance" in out
+    props = json.loads((tmp_path / "p.json").read_text())
+    assert 0 <= props["task_relevance"] <= 1 and props["reduce"] == "inf"
+    assert props["teacher_layer"] == "stages.3"

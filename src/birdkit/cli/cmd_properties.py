@@ -1,0 +1,95 @@
+"""``birdkit properties``: the three teacher properties that predict BIRD's transfer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from birdkit.cli.cmd_train import _classes
+from birdkit.cli.main import app, console
+
+
+@app.command("properties")
+def properties(
+    teacher: Path = typer.Option(..., "--teacher", help="Teacher checkpoint (.safetensors)."),
+    student: Path = typer.Option(..., "--student", help="Student checkpoint (.safetensors)."),
+    dataset: str = typer.Option(..., "--dataset", help="The student's dataset."),
+    classes: str = typer.Option(None, "--classes"),
+    teacher_layer: str = typer.Option(None, "--teacher-layer"),
+    student_layer: str = typer.Option(None, "--student-layer"),
+    max_samples: int = typer.Option(4000, "--max-samples", help="Student training images for the probes."),
+    robust_samples: int = typer.Option(1000, "--robust-samples", help="Images for behavioral relevance."),
+    reduce: str = typer.Option("inf", "--reduce", help="inf (worst case, Ilyas et al.) or mean."),
+    gamma: float = typer.Option(0.1, "--gamma"),
+    aggregate: str = typer.Option("fraction", "--aggregate", help="fraction, mean or max."),
+    out: Path = typer.Option(None, "--out", help="Write the properties as JSON here."),
+) -> None:
+    """Task relevance, complementary knowledge and behavioral relevance of a teacher for a
+    student, on the student's training data (probes scored on its validation split; only the
+    *training* corruptions are used)."""
+    from birdkit.checkpoint import load_checkpoint
+    from birdkit.experiments.pipeline import load_split
+    from birdkit.selection.teacher import teacher_properties
+    from birdkit.training import DataConfig
+
+    dcfg = DataConfig(dataset=dataset, classes=_classes(classes))
+    tr = load_split(dcfg, "train", max_samples)
+    val = load_split(dcfg, "val", None, norm_from=tr)
+    t_net, s_net = load_checkpoint(teacher)[0], load_checkpoint(student)[0]
+    with console.status("probing features and corruptions"):
+        props = teacher_properties(t_net, s_net, tr, val, teacher_layer=teacher_layer, student_layer=student_layer,
+                                   reduce=reduce, gamma=gamma, aggregate=aggregate, robust_samples=robust_samples)
+    t = Table(title=f"teacher properties ({props.teacher_layer} -> {props.student_layer})")
+    t.add_column("property")
+    t.add_column("value", justify="right")
+    t.add_row("task relevance (teacher-feature probe, val acc)", f"{100 * props.task_relevance:.2f}")
+    t.add_row("student-feature probe, val acc", f"{100 * props.student_probe_accuracy:.2f}")
+    t.add_row("complementary knowledge (teacher right, student wrong)", f"{100 * props.complementary_knowledge:.2f}")
+    t.add_row(f"behavioral relevance ({aggregate}, gamma {gamma}, {reduce})", f"{props.behavioral_relevance:.4f}")
+    console.print(t)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**props.as_dict(), "reduce": reduce, "gamma": gamma, "aggregate": aggregate},
+                                  indent=1))
+        console.print(f"written: {out}")
+
+
+@app.command("study")
+def study(
+    name: str = typer.Option("fmnist-teachers", "--study", help="Built-in study name or a study YAML."),
+    out: Path = typer.Option(Path("runs/study"), "--out"),
+    seed: int = typer.Option(0, "--seed"),
+    teachers: str = typer.Option("", "--teachers", help="Comma-separated subset of the study's teachers."),
+) -> None:
+    """Train each teacher of a study, measure its three properties for the student, run BIRD,
+    evaluate on the held-out corruptions, and fit robust accuracy ~ properties (R^2)."""
+    from birdkit.cli._progress import TrainingProgress
+    from birdkit.experiments.study import PROPERTIES, fit_study, load_study, run_study
+
+    cfg = load_study(name)
+    chosen = [t.strip() for t in teachers.split(",") if t.strip()] or None
+    with TrainingProgress(console) as prog:
+        rows = run_study(cfg, out, seed=seed, progress=prog, teachers=chosen)
+    t = Table(title=f"{cfg.name} (seed {seed}): BIRD with each teacher")
+    for h in ("teacher", "task rel.", "complementary", "behavioral", "clean acc", "robust (held-out)", "PGR"):
+        t.add_column(h, justify="left" if h == "teacher" else "right")
+    for r in rows:
+        t.add_row(r["teacher"], f"{100 * r['task_relevance']:.1f}", f"{100 * r['complementary_knowledge']:.1f}",
+                  f"{r['behavioral_relevance']:.3f}", f"{100 * r['clean_acc']:.2f}",
+                  f"{100 * r['robust_heldout']:.2f}", f"{100 * r['pgr_heldout']:.1f}")
+    console.print(t)
+    r0 = rows[0]
+    console.print(f"none {100 * r0['none_robust_heldout']:.2f}, oracle {100 * r0['oracle_robust_heldout']:.2f} "
+                  "(held-out robust accuracy)")
+    try:
+        fit = fit_study(rows)
+    except ValueError as e:
+        console.print(f"no fit: {e}")
+        return
+    console.print(f"robust acc ~ {' + '.join(PROPERTIES)}: R^2 {fit['r2']:.3f} in sample, "
+                  f"{fit['r2_loo']:.3f} leave-one-out (n = {fit['n']}); alone: "
+                  + ", ".join(f"{p} {fit['r2_' + p]:.3f}" for p in PROPERTIES))
+    console.print(f"results: {out / cfg.name / f'seed{seed}' / 'study.csv'}")
