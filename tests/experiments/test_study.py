@@ -33,6 +33,9 @@ def test_fit_recovers_a_linear_relation():
     assert fit["n"] == 12 and fit["r2"] == pytest.approx(1.0) and fit["r2_loo"] == pytest.approx(1.0)
     assert fit["r2_task_relevance"] > fit["r2_complementary_knowledge"]
     for r in rows:
+        r["alt"] = r["behavioral_relevance"] ** 2
+    assert fit_study(rows, behavioral="alt")["r2"] < 1.0  # another behavioral column is used
+    for r in rows:
         r["robust_heldout"] = rng.random()  # unrelated: leave-one-out R^2 is poor
     assert fit_study(rows)["r2_loo"] < 0.3
     with pytest.raises(ValueError, match="at least 5"):
@@ -53,6 +56,8 @@ def test_run_study_two_teachers(tmp_path):
     for r in rows:
         assert all(0 <= r[p] <= 1 for p in PROPERTIES)
         assert r["layers"] == "stages.3->stages.2"  # student layer from the pair's BIRD override
+        assert r["behavioral_relevance"] == r["behavioral_inf_fraction"]  # the configured default
+        assert {f"behavioral_{a}_{b}" for a in ("inf", "mean") for b in ("fraction", "mean", "max")} <= set(r)
         expect = (r["robust_heldout"] - r["none_robust_heldout"]) / (r["oracle_robust_heldout"] - r["none_robust_heldout"])
         assert r["pgr_heldout"] == pytest.approx(expect)
     saved = list(csv.DictReader((tmp_path / "out" / "tiny" / "seed0" / "study.csv").open()))

@@ -124,6 +124,8 @@ def test_teacher_properties_end_to_end():
         assert 0.0 <= v <= 1.0
     assert props.task_relevance > 0.6  # the class blocks are linearly visible even in random features
     assert props.teacher_layer == teacher.default_layer and props.student_layer == student.default_layer
+    assert props.behavioral_variants["inf_fraction"] == props.behavioral_relevance
+    assert props.behavioral_variants["mean_max"] >= props.behavioral_variants["inf_max"]  # inf <= mean
     # the student as its own teacher has nothing complementary
     same = teacher_properties(student, student, train, held, corruptions=("contrast",), severities=(1,),
                               robust_samples=20)

@@ -92,4 +92,14 @@ def study(
     console.print(f"robust acc ~ {' + '.join(PROPERTIES)}: R^2 {fit['r2']:.3f} in sample, "
                   f"{fit['r2_loo']:.3f} leave-one-out (n = {fit['n']}); alone: "
                   + ", ".join(f"{p} {fit['r2_' + p]:.3f}" for p in PROPERTIES))
+    variants = sorted(k for k in rows[0] if k.startswith("behavioral_") and k != "behavioral_relevance")
+    if variants:
+        v = Table(title="behavioral relevance variants (exploratory: the paper leaves the choice open)")
+        for h in ("variant (reduce_aggregate)", "R^2 alone", "R^2 with the other two", "leave-one-out"):
+            v.add_column(h, justify="left" if h.startswith("variant") else "right")
+        for col in variants:
+            f = fit_study(rows, behavioral=col)
+            v.add_row(col.removeprefix("behavioral_"), f"{f['r2_behavioral_relevance']:.3f}", f"{f['r2']:.3f}",
+                      f"{f['r2_loo']:.3f}")
+        console.print(v)
     console.print(f"results: {out / cfg.name / f'seed{seed}' / 'study.csv'}")

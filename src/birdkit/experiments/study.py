@@ -192,6 +192,7 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress=
                "classes": "" if spec.data.classes is None else "-".join(map(str, spec.data.classes)),
                "robust_teacher": spec.robust, **{k: getattr(props, k) for k in PROPERTIES},
                "student_probe_accuracy": props.student_probe_accuracy,
+               **{f"behavioral_{k}": v for k, v in props.behavioral_variants.items()},
                "clean_acc": res["clean_acc"], "robust_heldout": res["robust_heldout"],
                "none_robust_heldout": base["none"]["robust_heldout"],
                "oracle_robust_heldout": base["oracle"]["robust_heldout"],
@@ -204,16 +205,18 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress=
     return rows
 
 
-def fit_study(rows: list[dict], target: str = "robust_heldout") -> dict:
+def fit_study(rows: list[dict], target: str = "robust_heldout", behavioral: str = "behavioral_relevance") -> dict:
     """Linear model ``target ~ properties`` (standardised): R^2 in sample and leave-one-out, and
-    each property's own R^2 (scikit-learn's LinearRegression, LeaveOneOut)."""
+    each property's own R^2 (scikit-learn's LinearRegression, LeaveOneOut). ``behavioral`` names
+    the column used as behavioral relevance (e.g. ``behavioral_mean_max`` for a variant)."""
     import numpy as np
     from sklearn.linear_model import LinearRegression
     from sklearn.metrics import r2_score
     from sklearn.model_selection import LeaveOneOut, cross_val_predict
 
-    x = np.array([[r[p] for p in PROPERTIES] for r in rows], dtype=float)
-    y = np.array([r[target] for r in rows], dtype=float)
+    cols = ["task_relevance", "complementary_knowledge", behavioral]
+    x = np.array([[float(r[p]) for p in cols] for r in rows], dtype=float)
+    y = np.array([float(r[target]) for r in rows], dtype=float)
     if len(rows) < len(PROPERTIES) + 2:
         raise ValueError(f"need at least {len(PROPERTIES) + 2} teachers to fit {len(PROPERTIES)} properties")
     model = LinearRegression().fit(x, y)

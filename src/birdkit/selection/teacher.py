@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -180,10 +180,13 @@ def behavioral_relevance(robust: torch.Tensor, *, gamma: float = 0.1, aggregate:
 class TeacherProperties:
     task_relevance: float
     complementary_knowledge: float
-    behavioral_relevance: float
+    behavioral_relevance: float  # with the chosen reduce / gamma / aggregate
     student_probe_accuracy: float
     teacher_layer: str
     student_layer: str
+    # behavioral relevance under every reduce x aggregate (same gamma), keyed "inf_fraction", ...:
+    # the paper leaves the choice open, so a study can compare them (exploratory)
+    behavioral_variants: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -233,13 +236,19 @@ def teacher_properties(
         for sev in severities:
             x = corrupt(imgs.float().div(255), name, sev, seed=corruption_seed, indices=torch.arange(n))
             perturbed.append(pooled_features(teacher, x.mul(255).round().to(torch.uint8), norm, t_layer))
-    clean = t_tr[:n]
-    _, robust = robust_usefulness(clean, torch.stack(perturbed), labels, int(train.targets.max()) + 1,
-                                  reduce=reduce)
-    br = behavioral_relevance(robust, gamma=gamma, aggregate=aggregate)
+    clean, stacked, C = t_tr[:n], torch.stack(perturbed), int(train.targets.max()) + 1
+    variants = {}
+    for red in REDUCTIONS:
+        _, robust = robust_usefulness(clean, stacked, labels, C, reduce=red)
+        for agg in AGGREGATIONS:
+            variants[f"{red}_{agg}"] = behavioral_relevance(robust, gamma=gamma, aggregate=agg)
+    if reduce not in REDUCTIONS or aggregate not in AGGREGATIONS:
+        raise BirdkitError(f"reduce must be one of {REDUCTIONS} and aggregate one of {AGGREGATIONS}")
+    br = variants[f"{reduce}_{aggregate}"]
     log.info("teacher properties: task relevance %.4f, complementary %.4f, behavioral %.4f",
              tp.accuracy, complementary_knowledge(tp, sp), br)
-    return TeacherProperties(tp.accuracy, complementary_knowledge(tp, sp), br, sp.accuracy, t_layer, s_layer)
+    return TeacherProperties(tp.accuracy, complementary_knowledge(tp, sp), br, sp.accuracy, t_layer, s_layer,
+                             variants)
 
 
 __all__ = [
