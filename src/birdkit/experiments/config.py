@@ -57,20 +57,31 @@ class PairConfig(_Strict):
         return v
 
 
+def builtin_configs(package: str = "birdkit.configs") -> list[str]:
+    """Names of the YAML configs shipped in ``package``."""
+    return sorted(p.stem for p in resources.files(package).iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(name_or_path: str | Path, model, *, package: str = "birdkit.configs", kind: str = "config"):
+    """A built-in config of ``package`` by name, or a YAML file path, validated as ``model``;
+    an unknown name lists close matches."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return load_yaml(p, model)
+    names = builtin_configs(package)
+    if str(name_or_path) not in names:
+        raise UnknownNameError(kind, str(name_or_path), names)
+    with resources.as_file(resources.files(package) / f"{name_or_path}.yaml") as f:
+        return load_yaml(f, model)
+
+
 def builtin_pairs() -> list[str]:
-    return sorted(p.stem for p in resources.files("birdkit.configs").iterdir() if p.name.endswith(".yaml"))
+    return builtin_configs()
 
 
 def load_pair(name_or_path: str | Path) -> PairConfig:
     """A built-in pair by name (``fmnist-split``) or a YAML file path."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") and p.exists():
-        return load_yaml(p, PairConfig)  # type: ignore[return-value]
-    names = builtin_pairs()
-    if str(name_or_path) not in names:
-        raise UnknownNameError("benchmark pair", str(name_or_path), names)
-    with resources.as_file(resources.files("birdkit.configs") / f"{name_or_path}.yaml") as f:
-        return load_yaml(f, PairConfig)  # type: ignore[return-value]
+    return load_config(name_or_path, PairConfig, kind="benchmark pair")
 
 
 __all__ = ["ALL_METHODS", "EvalConfig", "PairConfig", "builtin_pairs", "load_pair", "OptimConfig"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -25,8 +24,8 @@ from pydantic import Field, model_validator
 from birdkit.corruptions import HELDOUT_CORRUPTIONS
 from birdkit.errors import UnknownNameError
 from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, pgr, summarize
-from birdkit.experiments.config import PairConfig, load_pair
-from birdkit.training.config import AugmentConfig, DataConfig, LayerPair, MethodConfig, ModelRef, _Strict, load_yaml
+from birdkit.experiments.config import PairConfig, builtin_configs, load_config, load_pair
+from birdkit.training.config import AugmentConfig, DataConfig, LayerPair, MethodConfig, ModelRef, _Strict
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +87,12 @@ class StudyConfig(_Strict):
 
 
 def builtin_studies() -> list[str]:
-    return sorted(p.stem for p in resources.files("birdkit.configs.studies").iterdir() if p.name.endswith(".yaml"))
+    return builtin_configs("birdkit.configs.studies")
 
 
 def load_study(name_or_path: str | Path) -> StudyConfig:
     """A built-in study by name (``fmnist-teachers``) or a YAML file path."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") and p.exists():
-        return load_yaml(p, StudyConfig)  # type: ignore[return-value]
-    names = builtin_studies()
-    if str(name_or_path) not in names:
-        raise UnknownNameError("study", str(name_or_path), names)
-    with resources.as_file(resources.files("birdkit.configs.studies") / f"{name_or_path}.yaml") as f:
-        return load_yaml(f, StudyConfig)  # type: ignore[return-value]
+    return load_config(name_or_path, StudyConfig, package="birdkit.configs.studies", kind="study")
 
 
 def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress=None,
