@@ -101,3 +101,12 @@ def test_investigation_table_in_benchmarks_md():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.table() in (ROOT / "BENCHMARKS.md").read_text()
+
+
+def test_study_tables_in_benchmarks_md():
+    spec = importlib.util.spec_from_file_location("study_tables", ROOT / "benchmarks" / "study_tables.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = mod.tables(RESULTS / "study" / "fmnist-teachers-seed0.csv")
+    assert text.count("\n| convnet_") == 18
+    assert text in (ROOT / "BENCHMARKS.md").read_text()

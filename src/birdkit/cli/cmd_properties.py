@@ -75,7 +75,7 @@ def study(
         rows = run_study(cfg, out, seed=seed, progress=prog, teachers=chosen)
     t = Table(title=f"{cfg.name} (seed {seed}): BIRD with each teacher")
     for h in ("teacher", "task rel.", "complementary", "behavioral", "clean acc", "robust (held-out)", "PGR"):
-        t.add_column(h, justify="left" if h == "teacher" else "right")
+        t.add_column(h, justify="left" if h == "teacher" else "right", no_wrap=h == "teacher")
     for r in rows:
         t.add_row(r["teacher"], f"{100 * r['task_relevance']:.1f}", f"{100 * r['complementary_knowledge']:.1f}",
                   f"{r['behavioral_relevance']:.3f}", f"{100 * r['clean_acc']:.2f}",
