@@ -64,3 +64,14 @@ def test_select_without_layer_search(pair_run):
     best, rows = hp.select_hparams(cfg, seed_dir, grid={"bird": {"alpha": [0.5]}}, val_samples=16,
                                    severities=(1,), layer_search=False)
     assert best == {"bird": {"alpha": 0.5}} and {r["method"] for r in rows} == {"bird"}
+
+
+def test_a_diverging_grid_point_is_recorded_not_fatal(pair_run):
+    import math
+
+    cfg, seed_dir = pair_run
+    best, rows = hp.select_hparams(cfg, seed_dir, grid={"ft": {"lr": [0.01, 1e12]}}, val_samples=16,
+                                   severities=(1,), layer_search=False)
+    assert best == {"ft": {"lr": 0.01}}
+    bad = [r for r in rows if r["lr"] == 1e12]
+    assert len(bad) == 1 and math.isnan(bad[0]["val_robust_train"])
