@@ -33,11 +33,13 @@ def test_demo_two_seeds_prints_table_and_layers(tiny_pair):
         assert h in out
     assert "±" in out  # mean ± std over the 2 seeds
     # the layer pairs of BIRD and Hints come from the pair's overrides and are reported
-    assert "bird stages.3->stages.2" in out and "hints stages.3->stages.2" in out
+    (lp,) = load_pair("fmnist-split").overrides["bird"]["layers"]
+    used = f"{lp['teacher']}->{lp['student']}"
+    assert f"bird {used}" in out and f"hints {used}" in out
     pair_dir = d / "runs" / "fmnist-split"
     rows = list(csv.DictReader((pair_dir / "seed1" / "summary.csv").open()))
     assert [r["method"] for r in rows] == ["none", "oracle", "hints", "bird"]
-    assert {r["method"]: r["layers"] for r in rows}["bird"] == "stages.3->stages.2"
+    assert {r["method"]: r["layers"] for r in rows}["bird"] == used
     assert (pair_dir / "report.md").exists() and (pair_dir / "summary_agg.csv").exists()
 
 

@@ -32,10 +32,11 @@ from birdkit.training.trainer import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 
-# Learning rates span the authors' default (0.005) to 20x it, so no method's choice sits on the
-# upper edge of its grid for want of a larger value (the first grid stopped at 0.02, where every
-# baseline landed).
-LRS = [0.005, 0.02, 0.05, 0.1]
+# Learning rates from a fifth of the authors' default (0.005) to 320x it, so that no method's
+# choice sits on an edge of its grid for want of a value beyond it: a first grid stopped at 0.02,
+# where every baseline landed; a second at 0.1 and a third at 0.4, where LP, Hints and BIRD
+# kept landing. Diverging points are recorded as such and never chosen.
+LRS = [0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 DEFAULT_GRID: dict[str, dict[str, list]] = {
     "ft": {"lr": LRS},
     "lp": {"lr": LRS},
@@ -113,7 +114,8 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
         if "lr" in point:
             tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
         pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=s_train, val=s_val, cfg=tc,
-                                    run_dir=seed_dir / "layers", k=layer_candidates, epochs=tc.epochs,
+                                    run_dir=seed_dir / "layers" / "_".join(f"{k}{v}" for k, v in point.items()),
+                                    k=layer_candidates, epochs=tc.epochs,
                                     val_samples=val_samples, severities=severities, seed=777, progress=progress)
         rows += [{"method": "bird-layers", **point, "teacher_layer": r["teacher"], "student_layer": r["student"],
                   "val_clean": r["val_clean"], "val_robust_train": r["val_robust"]} for r in lrows]
