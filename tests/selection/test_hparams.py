@@ -75,3 +75,21 @@ def test_a_diverging_grid_point_is_recorded_not_fatal(pair_run):
     assert best == {"ft": {"lr": 0.01}}
     bad = [r for r in rows if r["lr"] == 1e12]
     assert len(bad) == 1 and math.isnan(bad[0]["val_robust_train"])
+
+
+def test_multi_seed_selection_scores_the_mean(pair_run):
+    cfg, seed_dir = pair_run
+    grid = {"bird": {"lr": [0.01], "alpha": [0.5]}}
+    one, rows1 = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), layer_search=False)
+    _, rows2 = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), layer_search=False,
+                                 seeds=2)
+    (r1,), (r2,) = rows1, rows2
+    assert r2["seeds"] == 2 and "seeds" not in r1
+    assert (seed_dir / "hparams" / "bird_lr0.01_alpha0.5_seed1" / "model.safetensors").exists()
+    # seed 0 is the single-seed run (reused), so the mean pins down the second seed's score
+    second = 2 * r2["val_robust_train"] - r1["val_robust_train"]
+    assert 0 <= second <= 1
+    assert abs(r2["val_robust_train_std"] - abs(second - r1["val_robust_train"]) / 2 ** 0.5) < 1e-9
+    _, lrows = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), seeds=2)
+    assert len([r for r in lrows if r["method"] == "bird-layers"]) == 4
+    assert any(p.name.endswith("_seed1") for p in (seed_dir / "layers").rglob("*__*"))

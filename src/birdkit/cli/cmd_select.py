@@ -20,6 +20,8 @@ def select(
     methods: str = typer.Option("", "--methods", help="Comma-separated subset (default: all transfer methods)."),
     layer_search: bool = typer.Option(True, "--layer-search/--no-layer-search",
                                       help="Then choose BIRD's layer pair (Hints gets the same)."),
+    seeds: int = typer.Option(1, "--seeds", min=1,
+                              help="Training seeds per grid point; the mean is scored (guards against lucky draws)."),
 ) -> None:
     """Grid-search lr (all methods) and alpha (BIRD, Hints) on the student's validation split under
     the 15 *training* corruptions, then BIRD's layer pair at its chosen lr and alpha; print the table
@@ -35,7 +37,7 @@ def select(
     with TrainingProgress(console) as prog:
         run_pair(cfg, out, seed=seed, progress=prog, methods=["none"])  # teacher + student only
         best, rows = select_hparams(cfg, out / cfg.name / f"seed{seed}", grid=grid, layer_search=layer_search,
-                                    progress=prog)
+                                    seeds=seeds, progress=prog)
     _write_csv(out / cfg.name / f"seed{seed}" / "hparams.csv", rows)
     t = Table(title=f"{cfg.name}: validation, training corruptions (sev 1, 3, 5)")
     order = ["lr", "alpha", "teacher_layer", "student_layer"]

@@ -49,14 +49,18 @@ DEFAULT_GRID: dict[str, dict[str, list]] = {
 
 def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dict[str, list]] | None = None,
                    val_samples: int = 1000, severities=(1, 3, 5), layer_search: bool = True,
-                   layer_candidates: int = 2, progress=None) -> tuple[dict, list[dict]]:
+                   layer_candidates: int = 2, seeds: int = 1, progress=None) -> tuple[dict, list[dict]]:
     """Grid-search each method's transfer hyperparameters from the finished teacher and student
     of ``seed_dir`` (a ``run_pair`` directory). Returns (best overrides per method, all rows).
 
     With ``layer_search`` and BIRD in the grid, BIRD's layer pair is then chosen among the
     deepest ``layer_candidates`` stage ends of each network (rows with ``method="bird-layers"``)
     and written to ``best["bird"]["layers"]`` and, when Hints is in the grid, to
-    ``best["hints"]["layers"]``."""
+    ``best["hints"]["layers"]``.
+
+    ``seeds > 1`` trains every grid point (and every layer candidate) with that many transfer
+    seeds and scores the mean: at large learning rates a single run can be a lucky draw that
+    does not reproduce (BENCHMARKS.md, round 3); the rows then also carry the seeds' std."""
     from birdkit.checkpoint import load_checkpoint
     from birdkit.experiments.pipeline import load_split
     from birdkit.methods import create_method
@@ -80,25 +84,38 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
             tc = cfg.transfer_train.model_copy(update={"tensorboard": False})
             if "lr" in point:
                 tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
-            torch.manual_seed(tc.seed)  # new heads / regressors: same start for every grid point
-            m = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
-                              num_classes=student.num_classes)
             tag = "_".join(f"{k}{v}" for k, v in point.items())
             if progress:
                 progress({"event": "stage", "name": f"select {method} {tag}"})
-            try:
-                Trainer(m, s_train, tc, seed_dir / "hparams" / f"{method}_{tag}", progress=progress,
-                        checkpoint_meta={"method_config": mcfg.model_dump(mode="json")}).fit(resume=True)
-            except NonFiniteLossError as e:  # a diverging grid point is a result, not a crash
-                log.warning("%s %s diverged: %s", method, point, e)
-                rows.append({"method": method, **point, "val_clean": math.nan, "val_robust_train": math.nan})
+            scores = []
+            for k in range(seeds):  # seed 0 in <method>_<tag>, further seeds beside it
+                tck = tc.model_copy(update={"seed": tc.seed + k})
+                torch.manual_seed(tck.seed)  # new heads / regressors: same start for every grid point
+                m = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
+                                  num_classes=student.num_classes)
+                d = seed_dir / "hparams" / (f"{method}_{tag}" + (f"_seed{k}" if k else ""))
+                try:
+                    Trainer(m, s_train, tck, d, progress=progress,
+                            checkpoint_meta={"method_config": mcfg.model_dump(mode="json")}).fit(resume=True)
+                except NonFiniteLossError as e:  # a diverging grid point is a result, not a crash
+                    log.warning("%s %s (seed %d) diverged: %s", method, point, tck.seed, e)
+                    scores = None
+                    break
+                res = summarize(evaluate_robustness(m.model, vset, s_val.normalize, corruptions=TRAIN_CORRUPTIONS,
+                                                    severities=severities, model_name=method))
+                scores.append((res["clean_acc"], res["robust_train"]))
+            if scores is None:
+                rows.append({"method": method, **point, "val_clean": math.nan, "val_robust_train": math.nan,
+                             **({"seeds": seeds} if seeds > 1 else {})})
                 continue
-            res = summarize(evaluate_robustness(m.model, vset, s_val.normalize, corruptions=TRAIN_CORRUPTIONS,
-                                                severities=severities, model_name=method))
-            row = {"method": method, **point, "val_clean": res["clean_acc"], "val_robust_train": res["robust_train"]}
+            clean = sum(c for c, _ in scores) / len(scores)
+            robust = sum(r for _, r in scores) / len(scores)
+            row = {"method": method, **point, "val_clean": clean, "val_robust_train": robust}
+            if seeds > 1:
+                row["seeds"] = seeds
+                row["val_robust_train_std"] = float(torch.tensor([r for _, r in scores], dtype=torch.float64).std())
             rows.append(row)
-            log.info("%s %s: val clean %.4f, val robust (training corruptions) %.4f", method, point,
-                     res["clean_acc"], res["robust_train"])
+            log.info("%s %s: val clean %.4f, val robust (training corruptions) %.4f", method, point, clean, robust)
         mine = [r for r in rows if r["method"] == method]
         if all(math.isnan(r["val_robust_train"]) for r in mine):
             raise NonFiniteLossError(f"every grid point of {method} diverged: {[dict(r) for r in mine]}")
@@ -116,7 +133,8 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
         pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=s_train, val=s_val, cfg=tc,
                                     run_dir=seed_dir / "layers" / "_".join(f"{k}{v}" for k, v in point.items()),
                                     k=layer_candidates, epochs=tc.epochs,
-                                    val_samples=val_samples, severities=severities, seed=777, progress=progress)
+                                    val_samples=val_samples, severities=severities, seed=777, seeds=seeds,
+                                    progress=progress)
         rows += [{"method": "bird-layers", **point, "teacher_layer": r["teacher"], "student_layer": r["student"],
                   "val_clean": r["val_clean"], "val_robust_train": r["val_robust"]} for r in lrows]
         chosen = [pair.model_dump()]

@@ -58,10 +58,13 @@ def search_layers(
     val_samples: int = 1000,
     severities=(1, 3, 5),
     seed: int = 12345,
+    seeds: int = 1,
     progress=None,
 ) -> tuple[LayerPair, list[dict]]:
     """Try each (teacher, student) candidate pair for a short run; return the best pair and a
-    table of ``{teacher, student, val_clean, val_robust}`` rows."""
+    table of ``{teacher, student, val_clean, val_robust}`` rows. With ``seeds > 1`` each pair is
+    trained with that many training seeds and scored by the mean. ``seed`` is the corruption seed
+    of the validation set."""
     from birdkit.methods import create_method
     from birdkit.training.trainer import Trainer
 
@@ -72,17 +75,22 @@ def search_layers(
     for t_name, s_name in pairs:
         pair = LayerPair(teacher=t_name, student=s_name)
         pcfg = mcfg.model_copy(update={"layers": [pair]})
-        torch.manual_seed(short.seed)
-        m = create_method(pcfg, student=copy.deepcopy(student), teacher=teacher, num_classes=student.num_classes)
-        d = Path(run_dir) / f"{t_name}__{s_name}"
         if progress:
             progress({"event": "stage", "name": f"layers {t_name}->{s_name}"})
-        Trainer(m, train, short, d, progress=progress,
-                checkpoint_meta={"method_config": pcfg.model_dump(mode="json")}).fit(resume=True)
-        res = summarize(evaluate_robustness(m.model, vs, val.normalize, corruptions=TRAIN_CORRUPTIONS,
-                                            severities=severities, model_name=f"{t_name}->{s_name}"))
-        rows.append({"teacher": t_name, "student": s_name, "val_clean": res["clean_acc"],
-                     "val_robust": res["robust_train"]})
-        log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name, res["robust_train"])
+        scores = []
+        for j in range(seeds):
+            cj = short.model_copy(update={"seed": short.seed + j})
+            torch.manual_seed(cj.seed)
+            m = create_method(pcfg, student=copy.deepcopy(student), teacher=teacher, num_classes=student.num_classes)
+            d = Path(run_dir) / (f"{t_name}__{s_name}" + (f"_seed{j}" if j else ""))
+            Trainer(m, train, cj, d, progress=progress,
+                    checkpoint_meta={"method_config": pcfg.model_dump(mode="json")}).fit(resume=True)
+            res = summarize(evaluate_robustness(m.model, vs, val.normalize, corruptions=TRAIN_CORRUPTIONS,
+                                                severities=severities, model_name=f"{t_name}->{s_name}"))
+            scores.append((res["clean_acc"], res["robust_train"]))
+        row = {"teacher": t_name, "student": s_name, "val_clean": sum(c for c, _ in scores) / seeds,
+               "val_robust": sum(r for _, r in scores) / seeds}
+        rows.append(row)
+        log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name, row["val_robust"])
     best = max(rows, key=lambda r: r["val_robust"])
     return LayerPair(teacher=best["teacher"], student=best["student"]), rows
