@@ -157,6 +157,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.progress = progress or (lambda ev: None)
         self.checkpoint_meta = checkpoint_meta or {}
+        self._run_checked = False  # check_run_dir done: the fingerprint is of the initial weights
         self.device = torch.device(cfg.device)
         if cfg.batch_size > len(train):
             raise ShapeError(f"batch_size {cfg.batch_size} exceeds the {len(train)} training samples")
@@ -274,7 +275,10 @@ class Trainer:
         """Record this run's fingerprint in ``run.json``, or check it against the one already there.
 
         Raises ``RunMismatchError`` (and changes nothing) when the directory holds a different run.
-        A directory from before ``run.json`` existed is adopted with a warning."""
+        A directory from before ``run.json`` existed is adopted with a warning. Done once per
+        Trainer: later calls (``fit`` after an explicit check) return at once."""
+        if self._run_checked:
+            return
         path = self.run_dir / RUN_FILE
         current = self.fingerprint()
         if path.exists():
@@ -285,6 +289,7 @@ class Trainer:
                 raise RunMismatchError(
                     f"{self.run_dir} holds a different run ({shown}). Nothing was changed: use another "
                     "output directory, or delete this one to start over.")
+            self._run_checked = True
             return
         if (self.run_dir / STATE_FILE).exists() or (self.run_dir / MODEL_FILE).exists():
             log.warning("%s has no %s; adopting it without checking its set-up", self.run_dir, RUN_FILE)
@@ -292,6 +297,7 @@ class Trainer:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(current, indent=1, sort_keys=True))
         tmp.replace(path)
+        self._run_checked = True
 
     # ---------------------------------------------------------------------------------------
     def _run_epoch(self, method, opt, sched, stage: str, epoch: int, global_epoch: int, steps: int) -> dict:
