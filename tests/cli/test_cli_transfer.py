@@ -51,7 +51,7 @@ def test_transfer_evaluate_report(trained):
 
 def test_layer_search_uses_training_corruptions_only(trained, monkeypatch):
     d = trained
-    import birdkit.selection.layers as sel
+    import birdkit.selection._score as sel  # where selection evaluates its candidates
 
     seen = []
     real = sel.evaluate_robustness

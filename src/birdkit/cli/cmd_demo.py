@@ -62,11 +62,10 @@ def demo(
                       fmt(r["pgr_heldout_mean"], r["pgr_heldout_std"]),
                       fmt(r["cka_to_teacher_mean"], r["cka_to_teacher_std"], pct=False), style=style)
     console.print(table)
-    console.print(f"accuracies in %; PGR = (method - none) / (oracle - none) on held-out robust accuracy; "
-                  f"CKA to teacher: linear, at each network's default layer.")
+    console.print("accuracies in %; PGR = (method - none) / (oracle - none) on held-out robust accuracy; "
+                  "CKA to teacher: linear, at each network's default layer.")
     used = dict.fromkeys(f"{r['method']} {r['layers']}" for r in summary if r.get("layers"))
     if used:
         console.print("layers (teacher->student): " + ", ".join(used))
     console.print(f"results: {pair_dir} (report.md, summary_agg.csv, {', '.join(p.name for p in plots)}); "
                   f"{time.perf_counter() - t0:.0f} s")
-

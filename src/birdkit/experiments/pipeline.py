@@ -151,9 +151,7 @@ def run_pair(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, progress: P
                                num_classes=num_classes)  # new heads seeded per (seed, method): resumable
         if getattr(method, "pairs", None):
             layers_used[name] = ";".join(f"{p.teacher}->{p.student}" for p in method.pairs)
-        tc = with_seed(cfg.transfer_train)
-        if "lr" in cfg.overrides.get(name, {}):
-            tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": cfg.overrides[name]["lr"]})})
+        tc = with_seed(cfg.transfer_train).with_lr(cfg.overrides.get(name, {}).get("lr"))
         trained[name] = train_model(root / name, method, s_train, tc, s_val, progress,
                                     {"role": name, "method_config": mcfg.model_dump()})
 

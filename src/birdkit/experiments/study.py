@@ -99,7 +99,7 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress=
               teachers: list[str] | None = None) -> list[dict]:
     """Run the study for one seed; returns one row per teacher (properties, BIRD's clean and
     robust accuracies, PGR) and writes ``study.csv``. Every run directory is reused or resumed."""
-    from birdkit.experiments.pipeline import _write_csv, load_split, train_model
+    from birdkit.experiments.pipeline import _method_overrides, _write_csv, load_split, train_model
     from birdkit.methods import create_method
     from birdkit.models import create_model
     from birdkit.selection.teacher import teacher_properties
@@ -148,9 +148,7 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress=
     base = {"none": robust(student, "none"), "oracle": robust(oracle, "oracle")}
     bird_over = dict(pair.overrides.get("bird", {}))
     student_layer = (bird_over.get("layers") or [{}])[0].get("student") or student.default_layer
-    tc = with_seed(pair.transfer_train)
-    if "lr" in bird_over:
-        tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": bird_over["lr"]})})
+    tc = with_seed(pair.transfer_train).with_lr(bird_over.get("lr"))
     pc = cfg.properties
     p_train = load_split(pair.student_data, "train", pc.probe_samples, norm_from=s_train)  # probes' training set
 
@@ -170,8 +168,7 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress=
                                    severities=pc.severities, reduce=pc.reduce, gamma=pc.gamma,
                                    aggregate=pc.aggregate, robust_samples=pc.robust_samples)
         layers = [LayerPair(teacher=teacher.default_layer, student=student_layer)]
-        mcfg = MethodConfig(**{**pair.method.model_dump(), "name": "bird",
-                               **{k: v for k, v in bird_over.items() if k in MethodConfig.model_fields},
+        mcfg = MethodConfig(**{**pair.method.model_dump(), "name": "bird", **_method_overrides(pair, "bird"),
                                "layers": layers})
         torch.manual_seed(seed * 1_000 + 7)
         method = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),

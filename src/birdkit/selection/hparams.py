@@ -16,7 +16,6 @@ see :mod:`birdkit.selection.layers`). Hints gets the same pair, as in the paper'
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import math
@@ -25,8 +24,9 @@ from pathlib import Path
 import torch
 
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
-from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, summarize
+from birdkit.evaluation.robustness import CorruptedTestSet
 from birdkit.experiments.config import PairConfig
+from birdkit.selection._score import train_and_score
 from birdkit.training.config import MethodConfig
 from birdkit.training.trainer import NonFiniteLossError
 
@@ -47,6 +47,11 @@ DEFAULT_GRID: dict[str, dict[str, list]] = {
 }
 
 
+def _tag(point: dict) -> str:
+    """A grid point as a directory name: ``lr0.02_alpha0.5``."""
+    return "_".join(f"{k}{v}" for k, v in point.items())
+
+
 def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dict[str, list]] | None = None,
                    val_samples: int = 1000, severities=(1, 3, 5), layer_search: bool = True,
                    layer_candidates: int = 2, seeds: int = 1, progress=None) -> tuple[dict, list[dict]]:
@@ -63,9 +68,6 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
     does not reproduce (BENCHMARKS.md, round 3); the rows then also carry the seeds' std."""
     from birdkit.checkpoint import load_checkpoint
     from birdkit.experiments.pipeline import load_split
-    from birdkit.methods import create_method
-    from birdkit.training.trainer import Trainer
-
     assert not set(TRAIN_CORRUPTIONS) & set(HELDOUT_CORRUPTIONS)
     seed_dir = Path(seed_dir)
     teacher, _ = load_checkpoint(seed_dir / "teacher" / "model.safetensors")
@@ -81,30 +83,17 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
             point = dict(zip(keys, values))
             mfields = {k: v for k, v in point.items() if k in MethodConfig.model_fields}
             mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": method, **mfields})
-            tc = cfg.transfer_train.model_copy(update={"tensorboard": False})
-            if "lr" in point:
-                tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
-            tag = "_".join(f"{k}{v}" for k, v in point.items())
+            tc = cfg.transfer_train.model_copy(update={"tensorboard": False}).with_lr(point.get("lr"))
+            tag = _tag(point)
             if progress:
                 progress({"event": "stage", "name": f"select {method} {tag}"})
-            scores = []
-            for k in range(seeds):  # seed 0 in <method>_<tag>, further seeds beside it
-                tck = tc.model_copy(update={"seed": tc.seed + k})
-                torch.manual_seed(tck.seed)  # new heads / regressors: same start for every grid point
-                m = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
-                                  num_classes=student.num_classes)
-                d = seed_dir / "hparams" / (f"{method}_{tag}" + (f"_seed{k}" if k else ""))
-                try:
-                    Trainer(m, s_train, tck, d, progress=progress,
-                            checkpoint_meta={"method_config": mcfg.model_dump(mode="json")}).fit(resume=True)
-                except NonFiniteLossError as e:  # a diverging grid point is a result, not a crash
-                    log.warning("%s %s (seed %d) diverged: %s", method, point, tck.seed, e)
-                    scores = None
-                    break
-                res = summarize(evaluate_robustness(m.model, vset, s_val.normalize, corruptions=TRAIN_CORRUPTIONS,
-                                                    severities=severities, model_name=method))
-                scores.append((res["clean_acc"], res["robust_train"]))
-            if scores is None:
+            try:
+                scores = train_and_score(mcfg, teacher=teacher, student=student, train=s_train, val_set=vset,
+                                         normalize=s_val.normalize, cfg=tc,
+                                         run_dir=seed_dir / "hparams" / f"{method}_{tag}", seeds=seeds,
+                                         severities=severities, progress=progress)
+            except NonFiniteLossError as e:  # a diverging grid point is a result, not a crash
+                log.warning("%s %s diverged: %s", method, point, e)
                 rows.append({"method": method, **point, "val_clean": math.nan, "val_robust_train": math.nan,
                              **({"seeds": seeds} if seeds > 1 else {})})
                 continue
@@ -127,11 +116,9 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
         point = best["bird"]
         mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": "bird",
                                **{k: v for k, v in point.items() if k in MethodConfig.model_fields}})
-        tc = cfg.transfer_train.model_copy(update={"tensorboard": False})
-        if "lr" in point:
-            tc = tc.model_copy(update={"optim": tc.optim.model_copy(update={"lr": point["lr"]})})
+        tc = cfg.transfer_train.model_copy(update={"tensorboard": False}).with_lr(point.get("lr"))
         pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=s_train, val=s_val, cfg=tc,
-                                    run_dir=seed_dir / "layers" / "_".join(f"{k}{v}" for k, v in point.items()),
+                                    run_dir=seed_dir / "layers" / _tag(point),
                                     k=layer_candidates, epochs=tc.epochs,
                                     val_samples=val_samples, severities=severities, seed=777, seeds=seeds,
                                     progress=progress)

@@ -12,15 +12,13 @@ restricted to the deepest ``k`` stages.
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from birdkit.corruptions import TRAIN_CORRUPTIONS
-from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, summarize
+from birdkit.evaluation.robustness import CorruptedTestSet
+from birdkit.selection._score import train_and_score
 from birdkit.training.config import LayerPair, MethodConfig, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -65,9 +63,6 @@ def search_layers(
     table of ``{teacher, student, val_clean, val_robust}`` rows. With ``seeds > 1`` each pair is
     trained with that many training seeds and scored by the mean. ``seed`` is the corruption seed
     of the validation set."""
-    from birdkit.methods import create_method
-    from birdkit.training.trainer import Trainer
-
     pairs = [(t, s) for t in candidate_layers(teacher, k) for s in candidate_layers(student, k)]
     short = cfg.model_copy(update={"epochs": epochs or max(1, cfg.epochs // 3), "tensorboard": False})
     vs = CorruptedTestSet(val.images[:val_samples], val.targets[:val_samples], seed=seed)
@@ -77,17 +72,9 @@ def search_layers(
         pcfg = mcfg.model_copy(update={"layers": [pair]})
         if progress:
             progress({"event": "stage", "name": f"layers {t_name}->{s_name}"})
-        scores = []
-        for j in range(seeds):
-            cj = short.model_copy(update={"seed": short.seed + j})
-            torch.manual_seed(cj.seed)
-            m = create_method(pcfg, student=copy.deepcopy(student), teacher=teacher, num_classes=student.num_classes)
-            d = Path(run_dir) / (f"{t_name}__{s_name}" + (f"_seed{j}" if j else ""))
-            Trainer(m, train, cj, d, progress=progress,
-                    checkpoint_meta={"method_config": pcfg.model_dump(mode="json")}).fit(resume=True)
-            res = summarize(evaluate_robustness(m.model, vs, val.normalize, corruptions=TRAIN_CORRUPTIONS,
-                                                severities=severities, model_name=f"{t_name}->{s_name}"))
-            scores.append((res["clean_acc"], res["robust_train"]))
+        scores = train_and_score(pcfg, teacher=teacher, student=student, train=train, val_set=vs,
+                                 normalize=val.normalize, cfg=short, run_dir=Path(run_dir) / f"{t_name}__{s_name}",
+                                 seeds=seeds, severities=severities, progress=progress)
         row = {"teacher": t_name, "student": s_name, "val_clean": sum(c for c, _ in scores) / seeds,
                "val_robust": sum(r for _, r in scores) / seeds}
         rows.append(row)

@@ -68,6 +68,10 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(1, ge=1, description="epochs between training-state checkpoints")
     tensorboard: bool = True
 
+    def with_lr(self, lr: float | None) -> TrainConfig:
+        """A copy with the optimiser's learning rate set to ``lr`` (unchanged when None)."""
+        return self if lr is None else self.model_copy(update={"optim": self.optim.model_copy(update={"lr": lr})})
+
 
 class LayerPair(_Strict):
     """One guiding (teacher) / guided (student) layer pair of BIRD or Hints, with a weight."""
