@@ -47,3 +47,26 @@ def test_demo_unknown_pair_lists_close_matches(tmp_path):
     res = runner.invoke(app, ["demo", "--pair", "fmnist-splitt", "--out", str(tmp_path)])
     assert res.exit_code != 0
     assert "Did you mean: 'fmnist-split'" in str(res.exception)
+
+
+def test_select_prints_grid_and_overrides(tiny_pair):
+    import json
+
+    yaml_path, d = tiny_pair
+    res = runner.invoke(app, ["select", "--pair", str(yaml_path), "--methods", "lp", "--out", str(d / "select")],
+                        catch_exceptions=False, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((d / "select" / "fmnist-split" / "seed0" / "hparams.csv").open()))
+    from birdkit.selection.hparams import LRS
+
+    assert [float(r["lr"]) for r in rows] == LRS and {r["method"] for r in rows} == {"lp"}
+    best = max(rows, key=lambda r: float(r["val_robust_train"]))
+    overrides = json.loads(res.output.split("overrides: ", 1)[1].replace("\n", ""))
+    assert overrides == {"lp": {"lr": float(best["lr"])}}
+
+
+def test_select_unknown_method_lists_close_matches(tiny_pair):
+    yaml_path, d = tiny_pair
+    res = runner.invoke(app, ["select", "--pair", str(yaml_path), "--methods", "brid", "--out", str(d / "x")])
+    assert res.exit_code != 0 and "Did you mean: 'bird'" in str(res.exception)
+    assert not (d / "x").exists()  # refused before any training

@@ -141,3 +141,12 @@ def test_heldout_corruptions_and_bad_layers_are_refused():
         teacher_properties(teacher, teacher, train, train, corruptions=("gaussian_noise", "saturate"))
     with pytest.raises(KeyError, match="Did you mean"):
         teacher_properties(teacher, teacher, train, train, teacher_layer="stage.3")
+
+
+def test_unknown_reduce_or_aggregate_is_refused_before_any_work():
+    teacher = create_model("convnet_xxs", num_classes=3, in_chans=1, img_size=28)
+    train = _split(12, 0)
+    with pytest.raises(KeyError, match="Did you mean: 'mean'"):
+        teacher_properties(teacher, teacher, train, train, reduce="maen")
+    with pytest.raises(KeyError, match="Did you mean: 'fraction'"):
+        teacher_properties(teacher, teacher, train, train, aggregate="fractoin")

@@ -33,7 +33,13 @@ def select(
     cfg = load_pair(pair)
     grid = DEFAULT_GRID
     if methods:
-        grid = {m.strip(): DEFAULT_GRID[m.strip()] for m in methods.split(",") if m.strip()}
+        from birdkit.errors import UnknownNameError
+
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+        for m in chosen:  # before any training
+            if m not in DEFAULT_GRID:
+                raise UnknownNameError("transfer method to select", m, list(DEFAULT_GRID))
+        grid = {m: DEFAULT_GRID[m] for m in chosen}
     with TrainingProgress(console) as prog:
         run_pair(cfg, out, seed=seed, progress=prog, methods=["none"])  # teacher + student only
         best, rows = select_hparams(cfg, out / cfg.name / f"seed{seed}", grid=grid, layer_search=layer_search,

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS, corrupt
-from birdkit.errors import BirdkitError, ShapeError
+from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
 from birdkit.features.capture import capture, validate_layers
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,10 @@ def teacher_properties(
     ``heldout``, never the test split you report on): probes are fit on ``train`` and scored on
     ``heldout``; behavioral relevance uses the first ``robust_samples`` images of ``train`` under
     ``corruptions`` x ``severities``. Both networks see the student's normalisation, as in BIRD."""
+    if reduce not in REDUCTIONS:  # checked before any feature is computed
+        raise UnknownNameError("reduce", reduce, REDUCTIONS)
+    if aggregate not in AGGREGATIONS:
+        raise UnknownNameError("aggregate", aggregate, AGGREGATIONS)
     bad = sorted(set(corruptions) & set(HELDOUT_CORRUPTIONS))
     if bad:
         raise BirdkitError(f"behavioral relevance must not use the held-out corruptions {bad}: they are "
@@ -242,8 +246,6 @@ def teacher_properties(
         _, robust = robust_usefulness(clean, stacked, labels, C, reduce=red)
         for agg in AGGREGATIONS:
             variants[f"{red}_{agg}"] = behavioral_relevance(robust, gamma=gamma, aggregate=agg)
-    if reduce not in REDUCTIONS or aggregate not in AGGREGATIONS:
-        raise BirdkitError(f"reduce must be one of {REDUCTIONS} and aggregate one of {AGGREGATIONS}")
     br = variants[f"{reduce}_{aggregate}"]
     log.info("teacher properties: task relevance %.4f, complementary %.4f, behavioral %.4f",
              tp.accuracy, complementary_knowledge(tp, sp), br)
