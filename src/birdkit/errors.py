@@ -50,6 +50,10 @@ class RunMismatchError(CheckpointError):
     asked for; reusing or resuming it would silently mix the two, so nothing is touched."""
 
 
+class ConfigError(BirdkitError, ValueError):
+    """A config value, key or file is invalid; the message names the key or flag and what is allowed."""
+
+
 class ShapeError(BirdkitError, ValueError):
     """Tensor shapes or batch sizes do not fit."""
 

@@ -1,0 +1,23 @@
+"""Typed configs, all in one place: the training loop, methods, data, experiments and jobs.
+
+Built on pydantic (validation, defaults, JSON schema) and PyYAML's ``safe_load`` (no
+executable tags). Built-in experiment YAML files live in ``pairs/`` and ``studies/``.
+"""
+
+from birdkit.config.base import StrictModel, dump_yaml, load_yaml, validate, validation_message
+from birdkit.config.data import DataConfig, ModelRef
+from birdkit.config.experiment import (
+    EvalConfig, EvaluateConfig, PairConfig, PropertyConfig, StudyConfig, TeacherGrid, TeacherSpec, builtin_configs,
+    builtin_pairs, builtin_studies, load_builtin, load_pair, load_study,
+)
+from birdkit.config.jobs import TrainJob, TransferJob
+from birdkit.config.method import METHOD_OVERRIDE_KEYS, LayerPair, MethodConfig
+from birdkit.config.training import AugmentConfig, OptimConfig, TrainConfig
+
+__all__ = [
+    "METHOD_OVERRIDE_KEYS", "AugmentConfig", "DataConfig", "EvalConfig", "EvaluateConfig", "LayerPair",
+    "MethodConfig", "ModelRef", "OptimConfig", "PairConfig", "PropertyConfig", "StrictModel", "StudyConfig",
+    "TeacherGrid", "TeacherSpec", "TrainConfig", "TrainJob", "TransferJob", "builtin_configs", "builtin_pairs",
+    "builtin_studies", "dump_yaml", "load_builtin", "load_pair", "load_study", "load_yaml", "validate",
+    "validation_message",
+]

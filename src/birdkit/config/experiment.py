@@ -1,0 +1,170 @@
+"""Configs of experiments: a teacher -> student benchmark pair (``birdkit demo``), a robust
+evaluation (``birdkit evaluate``) and a teacher study (``birdkit study``), with the built-in
+YAML files shipped in ``birdkit/config/pairs/`` and ``birdkit/config/studies/``."""
+
+from __future__ import annotations
+
+import itertools
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from birdkit.config.base import StrictModel, load_yaml
+from birdkit.config.data import DataConfig, ModelRef
+from birdkit.config.method import METHOD_OVERRIDE_KEYS, MethodConfig
+from birdkit.config.training import AugmentConfig, TrainConfig
+from birdkit.errors import UnknownNameError
+
+__all__ = [
+    "EvalConfig", "EvaluateConfig", "PairConfig", "PropertyConfig", "StudyConfig", "TeacherGrid", "TeacherSpec",
+    "builtin_configs", "builtin_pairs", "builtin_studies", "load_builtin", "load_pair", "load_study",
+]
+
+#: folders of ``birdkit.config`` holding the built-in YAML files
+PAIRS_FOLDER = "pairs"
+STUDIES_FOLDER = "studies"
+
+
+class EvalConfig(StrictModel):
+    """Robust evaluation: which test images, which corruptions (default: 4 held-out + 15 training)."""
+
+    max_test_samples: int | None = Field(None, ge=1)
+    train_corruption_samples: int | None = Field(None, ge=1, description="test subset for the 15 training corruptions")
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    seed: int = 0
+    cka_samples: int = Field(2048, ge=4)
+
+
+class PairConfig(StrictModel):
+    """A teacher -> student pair and the full protocol run on it by ``birdkit demo``."""
+
+    name: str
+    description: str = ""
+    teacher_data: DataConfig
+    student_data: DataConfig
+    teacher_model: ModelRef
+    student_model: ModelRef
+    teacher_train: TrainConfig = Field(default_factory=lambda: TrainConfig(augment=AugmentConfig()))
+    student_train: TrainConfig = Field(default_factory=TrainConfig)
+    transfer_train: TrainConfig = Field(default_factory=TrainConfig)
+    oracle_init: str = Field("scratch", pattern="^(scratch|student)$",
+                             description="oracle trained from scratch (paper) or fine-tuned from the clean student")
+    methods: list[str] | None = Field(None, description="methods to run; None: every benchmark method of the registry")
+    method: MethodConfig = Field(default_factory=MethodConfig, description="shared method parameters")
+    overrides: dict[str, dict] = Field(default_factory=dict, description="per-method MethodConfig/TrainConfig.optim overrides")
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_override_keys(cls, v: dict[str, dict]) -> dict[str, dict]:
+        # method names are checked against the method registry by the experiment runner
+        for method, fields in v.items():
+            bad = sorted(set(fields) - METHOD_OVERRIDE_KEYS)
+            if bad:
+                raise ValueError(f"overrides.{method}: unknown keys {bad}; allowed: {sorted(METHOD_OVERRIDE_KEYS)}")
+        return v
+
+
+class EvaluateConfig(StrictModel):
+    """``birdkit evaluate --config``: which test data, how many images, which corruption seed."""
+
+    data: DataConfig
+    max_test_samples: int | None = Field(None, ge=1)
+    seed: int = 0
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+
+
+class TeacherSpec(StrictModel):
+    """One teacher of a study."""
+
+    name: str
+    model: ModelRef
+    data: DataConfig
+    robust: bool = Field(True, description="train with the corruption augmentation (training corruptions)")
+
+
+class TeacherGrid(StrictModel):
+    """The product models x datasets x robust, named ``<model>-<dataset label>-<robust|clean>``."""
+
+    models: list[str]
+    datasets: dict[str, DataConfig]
+    robust: list[bool] = Field(default_factory=lambda: [True, False])
+
+    def expand(self) -> list[TeacherSpec]:
+        return [TeacherSpec(name=f"{m}-{label}-{'robust' if r else 'clean'}", model=ModelRef(name=m), data=d, robust=r)
+                for m, (label, d), r in itertools.product(self.models, self.datasets.items(), self.robust)]
+
+
+class PropertyConfig(StrictModel):
+    """How the teacher properties are measured (defaults of ``teacher_properties``)."""
+
+    probe_samples: int = Field(4000, ge=10)
+    robust_samples: int = Field(1000, ge=4)
+    severities: list[int] = Field(default_factory=lambda: [1, 3, 5])
+    reduce: str = "inf"
+    gamma: float = 0.1
+    aggregate: str = "fraction"
+
+
+class StudyConfig(StrictModel):
+    """A student side (taken from a benchmark pair) and the teachers to try on it."""
+
+    name: str
+    pair: str = Field("fmnist-split", description="built-in pair or YAML: student, budgets, BIRD overrides, eval")
+    teachers: list[TeacherSpec] = Field(default_factory=list)
+    teacher_grid: TeacherGrid | None = None
+    properties: PropertyConfig = Field(default_factory=PropertyConfig)
+
+    @model_validator(mode="after")
+    def _some_teachers(self) -> StudyConfig:
+        if not self.all_teachers():
+            raise ValueError("a study needs teachers (teachers: [...] or teacher_grid: {...})")
+        names = [t.name for t in self.all_teachers()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"teacher names must be unique, got {names}")
+        return self
+
+    def all_teachers(self) -> list[TeacherSpec]:
+        return list(self.teachers) + (self.teacher_grid.expand() if self.teacher_grid else [])
+
+
+def _folder(folder: str):
+    return resources.files("birdkit.config") / folder
+
+
+def builtin_configs(folder: str = PAIRS_FOLDER) -> list[str]:
+    """Names of the YAML configs shipped in ``birdkit/config/<folder>/``."""
+    return sorted(p.name.removesuffix(".yaml") for p in _folder(folder).iterdir() if p.name.endswith(".yaml"))
+
+
+def load_builtin(name_or_path: str | Path, model: type[BaseModel], *, folder: str = PAIRS_FOLDER,
+                 kind: str = "config"):
+    """A built-in config of ``folder`` by name, or a YAML file path, validated as ``model``;
+    an unknown name lists close matches."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return load_yaml(p, model)
+    names = builtin_configs(folder)
+    if str(name_or_path) not in names:
+        raise UnknownNameError(kind, str(name_or_path), names)
+    with resources.as_file(_folder(folder) / f"{name_or_path}.yaml") as f:
+        return load_yaml(f, model)
+
+
+def builtin_pairs() -> list[str]:
+    return builtin_configs(PAIRS_FOLDER)
+
+
+def builtin_studies() -> list[str]:
+    return builtin_configs(STUDIES_FOLDER)
+
+
+def load_pair(name_or_path: str | Path) -> PairConfig:
+    """A built-in pair by name (``fmnist-split``) or a YAML file path."""
+    return load_builtin(name_or_path, PairConfig, folder=PAIRS_FOLDER, kind="benchmark pair")
+
+
+def load_study(name_or_path: str | Path) -> StudyConfig:
+    """A built-in study by name (``fmnist-teachers``) or a YAML file path."""
+    return load_builtin(name_or_path, StudyConfig, folder=STUDIES_FOLDER, kind="study")
