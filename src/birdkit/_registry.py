@@ -63,6 +63,10 @@ class Registry(Generic[T]):
             names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         return names
 
+    def registered(self) -> list[str]:
+        """Names in registration order (for catalogues whose order means something)."""
+        return list(self._items)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

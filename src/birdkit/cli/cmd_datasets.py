@@ -44,8 +44,10 @@ def datasets(
         console.print(f"No dataset matches {pattern!r}.")
         raise typer.Exit(1)
     table = Table(title="birdkit datasets", show_lines=False)
-    for col in ("name", "classes", "image size", "channels", "where it is read from", "on disk?"):
-        table.add_column(col, overflow="fold")
+    for col in ("name", "classes", "size", "channels"):
+        table.add_column(col, no_wrap=True)  # names and sizes never break mid-word
+    table.add_column("where it is read from", overflow="fold", ratio=3)  # paths have no spaces to wrap at
+    table.add_column("on disk?", overflow="fold", ratio=2)
     for name in names:
         info = dataset_info(name, root=root)
         where = info["location"] or (", ".join(info["looked"]) if info["looked"] else info["source"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import time
 from pathlib import Path
 
 import typer
@@ -19,42 +17,27 @@ def demo(
     seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to run; >1 reports mean ± std."),
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Directory for the run directories."),
     methods: str = typer.Option("", "--methods", help="Comma-separated subset of methods (default: all)."),
-    threads: int = typer.Option(0, "--threads", help="torch threads (0: all cores)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: all cores)."),
 ) -> None:
     """Run teacher, student, oracle and every transfer method on a built-in pair, evaluate
     robustness on held-out corruptions, and print method | clean | robust | PGR | CKA."""
     import torch
 
-    from birdkit.evaluation.report import aggregate, markdown_table, plot_report
-    from birdkit.experiments import load_pair
-    from birdkit.experiments.pipeline import run_pair
+    from birdkit.config import load_pair
+    from birdkit.evaluation.report import fmt
+    from birdkit.experiments import run_demo
 
     if threads:
         torch.set_num_threads(threads)
     cfg = load_pair(pair)
     chosen = [m.strip() for m in methods.split(",") if m.strip()] or None
-    t0 = time.perf_counter()
-    summary, evals = [], []
     with TrainingProgress(console) as prog:
-        for s in range(seeds):
-            prog.title = f"{cfg.name} seed {s}"
-            summary += run_pair(cfg, out, seed=s, progress=prog, methods=chosen)
-            with (out / cfg.name / f"seed{s}" / "eval.csv").open() as f:
-                evals += [{**r, "severity": int(r["severity"]), "accuracy": float(r["accuracy"])}
-                          for r in csv.DictReader(f)]
-    agg = aggregate(summary)
-    pair_dir = out / cfg.name
-    md = markdown_table(agg)
-    (pair_dir / "report.md").write_text(f"# {cfg.name}\n\n{cfg.description}\n\n{md}\n")
-    agg.to_csv(pair_dir / "summary_agg.csv", index=False)
-    plots = plot_report(evals, pair_dir)
+        res = run_demo(cfg, out, seeds=seeds, methods=chosen, progress=prog)
 
     table = Table(title=f"birdkit demo: {cfg.name} ({seeds} seed{'s' if seeds > 1 else ''})")
     for h in ("method", "clean acc", "robust acc (held-out)", "robust acc (training corr.)", "PGR", "CKA to teacher"):
         table.add_column(h, justify="right" if h != "method" else "left")
-    from birdkit.evaluation.report import fmt
-
-    for _, r in agg.iterrows():
+    for _, r in res.aggregate.iterrows():
         style = "bold green" if r["method"] == "bird" else None
         table.add_row(str(r["method"]), fmt(r["clean_acc_mean"], r["clean_acc_std"]),
                       fmt(r["robust_heldout_mean"], r["robust_heldout_std"]),
@@ -64,8 +47,6 @@ def demo(
     console.print(table)
     console.print("accuracies in %; PGR = (method - none) / (oracle - none) on held-out robust accuracy; "
                   "CKA to teacher: linear, at each network's default layer.")
-    used = dict.fromkeys(f"{r['method']} {r['layers']}" for r in summary if r.get("layers"))
-    if used:
-        console.print("layers (teacher->student): " + ", ".join(used))
-    console.print(f"results: {pair_dir} (report.md, summary_agg.csv, {', '.join(p.name for p in plots)}); "
-                  f"{time.perf_counter() - t0:.0f} s")
+    if res.layers:
+        console.print("layers (teacher->student): " + ", ".join(f"{m} {v}" for m, v in res.layers.items()))
+    console.print(f"results: {res.pair_dir} ({', '.join(p.name for p in res.files)}); {res.seconds:.0f} s")

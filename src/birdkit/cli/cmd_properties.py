@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from birdkit.cli.cmd_train import _classes
+from birdkit.cli._options import ChannelsOpt, ClassesOpt, ImgSizeOpt, RootOpt, data_flags, names_for
 from birdkit.cli.main import app, console
 
 
@@ -17,7 +16,10 @@ def properties(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher checkpoint (.safetensors)."),
     student: Path = typer.Option(..., "--student", help="Student checkpoint (.safetensors)."),
     dataset: str = typer.Option(..., "--dataset", help="The student's dataset."),
-    classes: str = typer.Option(None, "--classes"),
+    root: Path = RootOpt,
+    channels: int = ChannelsOpt,
+    img_size: int = ImgSizeOpt,
+    classes: str = ClassesOpt,
     teacher_layer: str = typer.Option(None, "--teacher-layer"),
     student_layer: str = typer.Option(None, "--student-layer"),
     max_samples: int = typer.Option(4000, "--max-samples", help="Student training images for the probes."),
@@ -31,14 +33,24 @@ def properties(
     student, on the student's training data (probes scored on its validation split; only the
     *training* corruptions are used)."""
     from birdkit.checkpoint import load_checkpoint
-    from birdkit.experiments.pipeline import load_split
-    from birdkit.selection.teacher import teacher_properties
-    from birdkit.training import DataConfig
+    from birdkit.config import DataConfig, validate
+    from birdkit.data import load_split
+    from birdkit.experiments import data_for_model
+    from birdkit.io import write_json
+    from birdkit.transferability import AGGREGATIONS, REDUCTIONS, teacher_properties
+    from birdkit.errors import UnknownNameError
 
-    dcfg = DataConfig(dataset=dataset, classes=_classes(classes))
+    if reduce not in REDUCTIONS:  # refused before any model or data is read
+        raise UnknownNameError("--reduce", reduce, REDUCTIONS)
+    if aggregate not in AGGREGATIONS:
+        raise UnknownNameError("--aggregate", aggregate, AGGREGATIONS)
+    flags = data_flags(dataset, root, channels, img_size, classes)
+    dcfg = validate(DataConfig, {k.removeprefix("data."): v for k, v in flags.items()}, names={
+        k.removeprefix("data."): v for k, v in names_for(flags, None).items()})
+    t_net, s_net = load_checkpoint(teacher)[0], load_checkpoint(student)[0]
+    dcfg = data_for_model(data_for_model(dcfg, s_net, "student"), t_net, "teacher")
     tr = load_split(dcfg, "train", max_samples)
     val = load_split(dcfg, "val", None, norm_from=tr)
-    t_net, s_net = load_checkpoint(teacher)[0], load_checkpoint(student)[0]
     with console.status("probing features and corruptions"):
         props = teacher_properties(t_net, s_net, tr, val, teacher_layer=teacher_layer, student_layer=student_layer,
                                    reduce=reduce, gamma=gamma, aggregate=aggregate, robust_samples=robust_samples)
@@ -51,9 +63,7 @@ def properties(
     t.add_row(f"behavioral relevance ({aggregate}, gamma {gamma}, {reduce})", f"{props.behavioral_relevance:.4f}")
     console.print(t)
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**props.as_dict(), "reduce": reduce, "gamma": gamma, "aggregate": aggregate},
-                                  indent=1))
+        write_json(out, {**props.as_dict(), "reduce": reduce, "gamma": gamma, "aggregate": aggregate}, indent=1)
         console.print(f"written: {out}")
 
 
@@ -67,7 +77,8 @@ def study(
     """Train each teacher of a study, measure its three properties for the student, run BIRD,
     evaluate on the held-out corruptions, and fit robust accuracy ~ properties (R^2)."""
     from birdkit.cli._progress import TrainingProgress
-    from birdkit.experiments.study import PROPERTIES, fit_study, load_study, run_study
+    from birdkit.config import load_study
+    from birdkit.experiments import PROPERTIES, fit_study, run_study
 
     cfg = load_study(name)
     chosen = [t.strip() for t in teachers.split(",") if t.strip()] or None

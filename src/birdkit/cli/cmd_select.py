@@ -26,38 +26,22 @@ def select(
     """Grid-search lr (all methods) and alpha (BIRD, Hints) on the student's validation split under
     the 15 *training* corruptions, then BIRD's layer pair at its chosen lr and alpha; print the table
     and the chosen overrides (YAML-ready). The held-out corruptions are never computed."""
-    from birdkit.experiments import load_pair
-    from birdkit.experiments.pipeline import _write_csv, run_pair
-    from birdkit.selection.hparams import DEFAULT_GRID, select_hparams
+    from birdkit.config import load_pair
+    from birdkit.experiments import run_select
 
     cfg = load_pair(pair)
-    grid = DEFAULT_GRID
-    if methods:
-        from birdkit.errors import UnknownNameError
-
-        chosen = [m.strip() for m in methods.split(",") if m.strip()]
-        for m in chosen:  # before any training
-            if m not in DEFAULT_GRID:
-                raise UnknownNameError("transfer method to select", m, list(DEFAULT_GRID))
-        grid = {m: DEFAULT_GRID[m] for m in chosen}
+    chosen = [m.strip() for m in methods.split(",") if m.strip()] or None
     with TrainingProgress(console) as prog:
-        run_pair(cfg, out, seed=seed, progress=prog, methods=["none"])  # teacher + student only
-        best, rows = select_hparams(cfg, out / cfg.name / f"seed{seed}", grid=grid, layer_search=layer_search,
-                                    seeds=seeds, progress=prog)
-    _write_csv(out / cfg.name / f"seed{seed}" / "hparams.csv", rows)
+        res = run_select(cfg, out, seed=seed, methods=chosen, layer_search=layer_search, seeds=seeds, progress=prog)
     t = Table(title=f"{cfg.name}: validation, training corruptions (sev 1, 3, 5)")
     order = ["lr", "alpha", "teacher_layer", "student_layer"]
-    found = {k for r in rows for k in r} - {"method", "val_clean", "val_robust_train"}
+    found = {k for r in res.rows for k in r} - {"method", "val_clean", "val_robust_train"}
     keys = [k for k in order if k in found] + sorted(found - set(order))
     for h in ["method", *keys, "val clean", "val robust (train corr.)"]:
         t.add_column(h)
-    for r in rows:
-        if r["method"] == "bird-layers":
-            lp = best["bird"]["layers"][0]
-            chosen = (r["teacher_layer"], r["student_layer"]) == (lp["teacher"], lp["student"])
-        else:
-            chosen = all(r.get(k) == best[r["method"]].get(k) for k in best[r["method"]] if k != "layers")
+    for r, chosen_row in zip(res.rows, res.chosen):
         t.add_row(r["method"], *[str(r.get(k, "")) for k in keys], f"{100 * r['val_clean']:.2f}",
-                  f"{100 * r['val_robust_train']:.2f}", style="bold green" if chosen else None)
+                  f"{100 * r['val_robust_train']:.2f}", style="bold green" if chosen_row else None)
     console.print(t)
-    console.print("overrides: " + json.dumps(best))
+    console.print("overrides: " + json.dumps(res.best))
+    console.print(f"rows: {res.csv}")

@@ -14,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs reflow to the terminal's width
 )
 console = Console()
 
@@ -46,7 +47,8 @@ def main() -> None:
     try:
         app()
     except BirdkitError as e:  # clear one-line errors for the user, no traceback
-        Console(stderr=True).print(f"[bold red]error:[/] {e}")
+        msg = " ".join(str(e).split())  # one line, whatever the message held
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {msg}", highlight=False, markup=True)
         raise SystemExit(2) from None
 
 

@@ -4,7 +4,7 @@ Built on pydantic (validation, defaults, JSON schema) and PyYAML's ``safe_load``
 executable tags). Built-in experiment YAML files live in ``pairs/`` and ``studies/``.
 """
 
-from birdkit.config.base import StrictModel, dump_yaml, load_yaml, validate, validation_message
+from birdkit.config.base import StrictModel, dump_yaml, load_yaml, read_yaml, validate, validation_message
 from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.experiment import (
     EvalConfig, EvaluateConfig, PairConfig, PropertyConfig, StudyConfig, TeacherGrid, TeacherSpec, builtin_configs,
@@ -18,6 +18,6 @@ __all__ = [
     "METHOD_OVERRIDE_KEYS", "AugmentConfig", "DataConfig", "EvalConfig", "EvaluateConfig", "LayerPair",
     "MethodConfig", "ModelRef", "OptimConfig", "PairConfig", "PropertyConfig", "StrictModel", "StudyConfig",
     "TeacherGrid", "TeacherSpec", "TrainConfig", "TrainJob", "TransferJob", "builtin_configs", "builtin_pairs",
-    "builtin_studies", "dump_yaml", "load_builtin", "load_pair", "load_study", "load_yaml", "validate",
+    "builtin_studies", "dump_yaml", "load_builtin", "load_pair", "load_study", "load_yaml", "read_yaml", "validate",
     "validation_message",
 ]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from birdkit.errors import ConfigError
 from birdkit.io import write_text
 
-__all__ = ["StrictModel", "dump_yaml", "load_yaml", "validate", "validation_message"]
+__all__ = ["StrictModel", "dump_yaml", "load_yaml", "read_yaml", "validate", "validation_message"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,8 +60,9 @@ def validate(model: type[M], data: Any, *, source: str = "", names: Mapping[str,
         raise ConfigError(validation_message(e, source=source, names=names)) from None
 
 
-def load_yaml(path: str | Path, model: type[M]) -> M:
-    """Load and validate a YAML config (safe loader only)."""
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (safe loader only; a missing file, a tag such as
+    ``!!python/object`` or a non-mapping is a one-line :class:`ConfigError`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Config file {str(path)!r} does not exist")
@@ -75,7 +76,12 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
                           "(safe_load: no !!python tags)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Config {str(path)!r}: expected a mapping at top level, got {type(data).__name__}")
-    return validate(model, data, source=str(path))
+    return data
+
+
+def load_yaml(path: str | Path, model: type[M]) -> M:
+    """Load and validate a YAML config (safe loader only)."""
+    return validate(model, read_yaml(path), source=str(path))
 
 
 def dump_yaml(cfg: BaseModel, path: str | Path) -> Path:

@@ -24,12 +24,14 @@ from birdkit.data._factory import DATASETS, create_dataset, dataset_info, list_d
 from birdkit.data._safe_pickle import RestrictedUnpickler, UnsafePickleError, safe_load
 from birdkit.data.idx import read_idx, write_idx
 from birdkit.data.splits import SPLITS, stratified_split
+from birdkit.data.tensors import SUBSET_SEED, TensorData, adapt_images, describe_images, load_split
 
 # Importing the dataset modules registers them.
 from birdkit.data import fashion_mnist, mnist5k, cifar, tinyimagenet, imagefolder  # noqa: E402,F401
 
 __all__ = [
-    "DATASETS", "IMG_EXTENSIONS", "SPLITS",
+    "DATASETS", "IMG_EXTENSIONS", "SPLITS", "SUBSET_SEED", "TensorData", "adapt_images", "describe_images",
+    "load_split",
     "DataFormatError", "FileImageDataset", "ImageDataset", "RestrictedUnpickler", "TensorImageDataset",
     "UnsafePickleError",
     "as_tensors", "compute_mean_std", "create_dataset", "data_home", "dataset_info", "list_datasets",

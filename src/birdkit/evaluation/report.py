@@ -7,8 +7,11 @@ bars at the highest severity.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
+
+from birdkit.io import write_bytes
 
 SUMMARY_COLUMNS = [
     ("clean_acc", "clean acc"),
@@ -22,7 +25,7 @@ SUMMARY_COLUMNS = [
 
 def aggregate(summary_rows: list[dict]):
     """Mean and std over seeds per (pair, method); returns a pandas DataFrame."""
-    import pandas as pd
+    import pandas as pd  # optional extra: birdkit[report]
 
     df = pd.DataFrame(summary_rows)
     keys = [c for c, _ in SUMMARY_COLUMNS if c in df]
@@ -58,11 +61,8 @@ def markdown_table(agg) -> str:
 def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
     """Write ``severity.png`` (held-out accuracy vs severity per method) and
     ``corruptions.png`` (per-corruption accuracy at severity 5)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
+    import pandas as pd  # optional extra: birdkit[report]
+    from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,8 @@ def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
     paths = []
     held = df[df["split"].isin(["heldout", "clean"])]
     curve = held.groupby(["model", "severity"])["accuracy"].mean().unstack(0)[order]
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig = Figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
     for m in order:
         ax.plot(curve.index, curve[m] * 100, marker="o", label=m, lw=2.2 if m == "bird" else 1.2)
     ax.set_xlabel("severity (0 = clean)")
@@ -79,19 +80,23 @@ def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    paths.append(out_dir / "severity.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_save(fig, out_dir / "severity.png"))
 
     top = df[df["severity"] == df["severity"].max()]
     bars = top.groupby(["corruption", "model"])["accuracy"].mean().unstack(1)[order]
-    fig, ax = plt.subplots(figsize=(max(7, 0.55 * len(bars)), 4.2))
+    fig = Figure(figsize=(max(7, 0.55 * len(bars)), 4.2))
+    ax = fig.subplots()
     (bars * 100).plot.bar(ax=ax, width=0.85)
     ax.set_ylabel(f"accuracy (%) at severity {int(df['severity'].max())}")
     ax.legend(fontsize=7, ncol=4)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    paths.append(out_dir / "corruptions.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_save(fig, out_dir / "corruptions.png"))
     return paths
+
+
+def _save(fig, path: Path) -> Path:
+    """A matplotlib figure as PNG, written atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return write_bytes(path, buf.getvalue())

@@ -1,6 +1,6 @@
 """Robustness evaluation: accuracy per corruption x severity, robust accuracy, PGR.
 
-Conventions (BIRD paper; method.md §3):
+Conventions (BIRD paper; docs/method.md §3):
 
 * *robust accuracy (held-out)*: mean accuracy over the 4 held-out corruptions x severities
   1-5 (the paper's figure). ``robust_heldout_with_clean`` also mixes in severity 0 (clean)
@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS, corrupt
+from birdkit.features import predict
+
+__all__ = ["CorruptedTestSet", "evaluate_robustness", "pgr", "predict", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +56,6 @@ class CorruptedTestSet:
                 parts.append(y.mul_(255).round_().to(torch.uint8))
             self._cache[key] = torch.cat(parts)
         return self._cache[key]
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, normalize: Callable[[torch.Tensor], torch.Tensor],
-            batch_size: int = 512, device: str = "cpu") -> torch.Tensor:
-    """Predicted labels for uint8 images (eval mode; training mode restored afterwards)."""
-    was = model.training
-    model.eval()
-    preds = [model(normalize(images[i:i + batch_size].to(device).float().div_(255))).argmax(1).cpu()
-             for i in range(0, len(images), batch_size)]
-    model.train(was)
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
 
 
 def evaluate_robustness(

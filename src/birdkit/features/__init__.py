@@ -13,8 +13,13 @@ from birdkit.features.capture import (
     unwrap_model,
     validate_layers,
 )
+from birdkit.features.inference import accuracy, batched_forward, pooled_features, predict
 
 __all__ = [
+    "accuracy",
+    "batched_forward",
+    "pooled_features",
+    "predict",
     "Features",
     "LayerInfo",
     "LayerNotRunError",

@@ -32,6 +32,7 @@ from typing import Any, Union
 
 import torch
 from torch import nn
+from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
 
@@ -85,8 +86,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     Returns:
         The innermost wrapped module (``model`` itself when it is not wrapped).
     """
-    from torch.nn.parallel import DataParallel, DistributedDataParallel
-
     seen = 0
     while seen < 16:  # wrappers nest a few levels at most; guard against odd cycles
         seen += 1
@@ -101,8 +100,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 def _compiled_wrappers(model: nn.Module) -> list[nn.Module]:
     """The ``torch.compile`` wrappers met while unwrapping ``model`` (outermost first)."""
-    from torch.nn.parallel import DataParallel, DistributedDataParallel
-
     out = []
     for _ in range(16):
         if isinstance(model, (DataParallel, DistributedDataParallel)):
@@ -116,8 +113,6 @@ def _compiled_wrappers(model: nn.Module) -> list[nn.Module]:
 
 
 def _warn_multi_device_dp(model: nn.Module) -> None:
-    from torch.nn.parallel import DataParallel
-
     if isinstance(model, DataParallel) and len(model.device_ids or []) > 1:
         log.warning(
             "capture: DataParallel over %d devices runs one replica per device; each replica's "
@@ -415,7 +410,7 @@ class capture:  # noqa: N801 - used like a function: ``with capture(model, ...) 
         wrappers = _compiled_wrappers(self.model)
         if not wrappers:
             return False
-        try:
+        try:  # optional: torch._dynamo is heavy to import and absent from some builds
             import torch._dynamo.config as dynamo_config
 
             guarded = not getattr(dynamo_config, "skip_nnmodule_hook_guards", True)

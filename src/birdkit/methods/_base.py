@@ -5,15 +5,37 @@ all of them (the shape of timm's distillation task and torchdistill's loss wrapp
 A method owns the network being trained (``.model``, the one evaluated afterwards) and any
 frozen teacher (kept in eval mode and run under ``no_grad`` whatever ``.train()`` says), and
 declares its *stages* (LP-FT has two: probe, then fine-tune with a smaller learning rate).
+
+Each method class also declares what it needs, so that the factory, the command line and the
+experiment runner derive everything from the registry (``docs/methods.md``):
+
+==================== =====================================================================
+``uses_teacher``     needs a frozen teacher
+``starts_from_teacher`` trains a copy of the teacher with a new head (needs no student)
+``has_layers``       aligns teacher / student layer pairs (``MethodConfig.layers``)
+``trains``           False for ``none`` (evaluated as is)
+``needs_augment``    trains on corrupted images (the oracle)
+``pipeline_step``    which step of an experiment produces it: ``student`` (the clean student
+                     as is), ``oracle`` (the robust ceiling), ``transfer`` or ``train``
+``in_benchmark``     run by ``birdkit demo`` unless a pair lists its methods
+``tunable``          hyperparameters ``birdkit select`` searches (``lr``, ``alpha``)
+==================== =====================================================================
+
+and builds itself from a :class:`~birdkit.config.MethodConfig` with :meth:`from_config`.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from birdkit.config import MethodConfig
+
+__all__ = ["Stage", "TransferMethod", "freeze", "teacher_with_new_head"]
 
 
 @dataclass(frozen=True)
@@ -26,18 +48,23 @@ class Stage:
 
 
 class TransferMethod(nn.Module):
-    """Base class. Subclasses set ``name`` and implement :meth:`forward`.
+    """Base class. Subclasses set ``name`` and the declarations above and implement :meth:`forward`.
 
     Attributes:
         model: the network trained and evaluated.
         teacher: the frozen teacher, or None.
-        needs_augment: whether the method trains on corrupted images (oracle, robust teacher).
-        trains: False for ``none`` (the pretrained student, evaluated as is).
     """
 
-    name: str = "base"
-    needs_augment: bool = False
-    trains: bool = True
+    name: ClassVar[str] = "base"
+    summary: ClassVar[str] = ""
+    uses_teacher: ClassVar[bool] = False
+    starts_from_teacher: ClassVar[bool] = False
+    has_layers: ClassVar[bool] = False
+    trains: ClassVar[bool] = True
+    needs_augment: ClassVar[bool] = False
+    pipeline_step: ClassVar[str] = "transfer"
+    in_benchmark: ClassVar[bool] = True
+    tunable: ClassVar[tuple[str, ...]] = ("lr",)
 
     def __init__(self, model: nn.Module, teacher: nn.Module | None = None):
         super().__init__()
@@ -48,6 +75,12 @@ class TransferMethod(nn.Module):
         # state, nor switched to train mode.
         self.__dict__["teacher"] = teacher
         self._stage: str = "main"
+
+    @classmethod
+    def from_config(cls, cfg: MethodConfig, *, student: nn.Module | None, teacher: nn.Module | None,
+                    num_classes: int) -> TransferMethod:
+        """Build the method from its config (the factory has checked what it needs)."""
+        return cls(student)
 
     # -- stages -------------------------------------------------------------------------
     def stages(self, epochs: int) -> list[Stage]:

@@ -1,18 +1,20 @@
-"""Layer pairs shared by BIRD and Hints: resolution of defaults and validation."""
+"""Layer pairs shared by BIRD and Hints: resolution of defaults, validation, the paired forward."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from birdkit.training.config import LayerPair
+from birdkit.config import LayerPair
+from birdkit.features import capture, validate_layers
+
+__all__ = ["forward_pairs", "resolve_pairs"]
 
 
 def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair] | None) -> list[LayerPair]:
     """The layer pairs to align; None means each model's documented ``default_layer``
     (the last feature block before pooling). Names are validated against ``named_modules``
     (unknown names raise with close matches, listing how to see all layers)."""
-    from birdkit.features.capture import validate_layers
-
     if not layers:
         layers = [LayerPair(teacher=teacher.default_layer, student=student.default_layer)]
     validate_layers(teacher, [p.teacher for p in layers])
@@ -20,14 +22,10 @@ def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair
     return list(layers)
 
 
-def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair], x):
+def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair], x: torch.Tensor):
     """One forward of both networks on the same batch: the frozen teacher under no_grad, the
     student with gradients. Returns (student logits, teacher features, student features), the
     features global-average-pooled, one tensor per pair."""
-    import torch
-
-    from birdkit.features.capture import capture
-
     with torch.no_grad(), capture(teacher, [p.teacher for p in pairs], pool="avg") as tf:
         teacher(x)
         t_feats = [tf[p.teacher] for p in pairs]

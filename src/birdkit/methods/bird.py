@@ -19,14 +19,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from birdkit.losses.cka import CKALoss
+from birdkit.config import LayerPair, MethodConfig
+from birdkit.losses import CKALoss
 from birdkit.methods._base import TransferMethod
+from birdkit.methods._factory import register_method
 from birdkit.methods._pairs import forward_pairs, resolve_pairs
-from birdkit.training.config import LayerPair
 
 
+@register_method
 class BirdMethod(TransferMethod):
     name = "bird"
+    summary = "BIRD: task loss + (1 - CKA) between a frozen teacher layer and a student layer"
+    uses_teacher = True
+    has_layers = True
+    tunable = ("lr", "alpha")
 
     def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
                  layers: list[LayerPair] | None = None, kernel: str = "linear", debiased: bool = False,
@@ -36,6 +42,11 @@ class BirdMethod(TransferMethod):
         self.task_weight, self.rep_weight = (1 - alpha, alpha) if beta is None else (alpha, beta)
         self.pairs = resolve_pairs(teacher, student, layers)
         self.rep_loss = CKALoss(kernel=kernel, debiased=debiased)
+
+    @classmethod
+    def from_config(cls, cfg: MethodConfig, *, student, teacher, num_classes: int) -> BirdMethod:
+        return cls(student, teacher, alpha=cfg.alpha, layers=cfg.layers, kernel=cfg.kernel, debiased=cfg.debiased,
+                   beta=cfg.beta)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)

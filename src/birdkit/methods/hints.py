@@ -16,13 +16,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from birdkit.config import LayerPair, MethodConfig
 from birdkit.methods._base import TransferMethod
+from birdkit.methods._factory import register_method
 from birdkit.methods._pairs import forward_pairs, resolve_pairs
-from birdkit.training.config import LayerPair
 
 
+@register_method
 class HintsMethod(TransferMethod):
     name = "hints"
+    summary = "FitNets hints: L2 between teacher features and a linear map of the student's, at BIRD's layers"
+    uses_teacher = True
+    has_layers = True
+    tunable = ("lr", "alpha")
 
     def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
                  layers: list[LayerPair] | None = None, example_input: torch.Tensor | None = None):
@@ -34,6 +40,10 @@ class HintsMethod(TransferMethod):
             example_input = torch.zeros(2, spec["in_chans"], spec["img_size"], spec["img_size"])
         t_dims, s_dims = _feature_dims(teacher, student, self.pairs, example_input)
         self.regressors = nn.ModuleList(nn.Linear(s, t) for s, t in zip(s_dims, t_dims))
+
+    @classmethod
+    def from_config(cls, cfg: MethodConfig, *, student, teacher, num_classes: int) -> HintsMethod:
+        return cls(student, teacher, alpha=cfg.alpha, layers=cfg.layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)

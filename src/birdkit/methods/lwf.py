@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from birdkit.config import MethodConfig
 from birdkit.methods._base import TransferMethod, teacher_with_new_head
+from birdkit.methods._factory import register_method
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -29,8 +31,12 @@ def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temper
     return -(target * F.log_softmax(logits / temperature, dim=1)).sum(dim=1).mean()
 
 
+@register_method
 class LwFMethod(TransferMethod):
     name = "lwf"
+    summary = "fine-tune the robust teacher while distilling its old head's outputs (T = 2)"
+    uses_teacher = True
+    starts_from_teacher = True
 
     def __init__(self, teacher: nn.Module, num_classes: int, temperature: float = 2.0, weight: float = 1.0):
         old_head = copy.deepcopy(teacher.get_classifier())
@@ -40,6 +46,10 @@ class LwFMethod(TransferMethod):
         self.old_head = old_head
         self.temperature = temperature
         self.weight = weight
+
+    @classmethod
+    def from_config(cls, cfg: MethodConfig, *, student, teacher, num_classes: int) -> LwFMethod:
+        return cls(teacher, num_classes, temperature=cfg.temperature, weight=cfg.lwf_weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.model.forward_head(self.model.forward_features(x), pre_logits=True)

@@ -13,16 +13,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from birdkit.config import MethodConfig
 from birdkit.methods._base import Stage, TransferMethod, teacher_with_new_head
+from birdkit.methods._factory import register_method
 
 
+@register_method
 class LinearProbeMethod(TransferMethod):
     name = "lp"
+    summary = "train a new linear head on the frozen robust teacher's features"
+    uses_teacher = True
+    starts_from_teacher = True
 
     def __init__(self, teacher: nn.Module, num_classes: int):
         super().__init__(teacher_with_new_head(teacher, num_classes))
         self._probing = True
         self._apply_freeze()
+
+    @classmethod
+    def from_config(cls, cfg: MethodConfig, *, student, teacher, num_classes: int) -> LinearProbeMethod:
+        return cls(teacher, num_classes)
 
     def _apply_freeze(self) -> None:
         head = self.model.get_classifier()
@@ -48,13 +58,19 @@ class LinearProbeMethod(TransferMethod):
         return {"loss": ce, "output": out, "ce": ce.detach()}
 
 
+@register_method
 class LPFTMethod(LinearProbeMethod):
     name = "lpft"
+    summary = "linear probe, then fine-tune everything at a smaller learning rate (Kumar et al. 2022)"
 
     def __init__(self, teacher: nn.Module, num_classes: int, lp_fraction: float = 0.5, ft_lr_scale: float = 0.1):
         super().__init__(teacher, num_classes)
         self.lp_fraction = lp_fraction
         self.ft_lr_scale = ft_lr_scale
+
+    @classmethod
+    def from_config(cls, cfg: MethodConfig, *, student, teacher, num_classes: int) -> LPFTMethod:
+        return cls(teacher, num_classes, lp_fraction=cfg.lp_epochs_fraction, ft_lr_scale=cfg.ft_lr_scale)
 
     def stages(self, epochs: int) -> list[Stage]:
         lp = max(1, round(epochs * self.lp_fraction)) if epochs > 1 else epochs

@@ -2,11 +2,10 @@
 corruptions only.
 
 For each method, each point of a small grid (learning rate for all methods; alpha for BIRD and
-Hints) is trained with the pair's transfer budget from the same teacher and student
-checkpoints, then scored on the student's *validation* split: mean accuracy over the 15
-training corruptions (severities 1, 3, 5). The held-out corruptions are never computed here, so
-the final tables stay untouched by the choice (method.md §3; DEVELOPERS: hyperparameters are
-chosen on validation data and training corruptions only).
+Hints: each method class declares which it has, ``tunable``) is trained with the pair's transfer
+budget from the same teacher and student, then scored on the student's *validation* split: mean
+accuracy over the 15 training corruptions (severities 1, 3, 5). The held-out corruptions are
+never computed here, so the final tables stay untouched by the choice (docs/method.md §3, §6).
 
 After the grid, BIRD's layer pair is searched the same way (coordinate search: at BIRD's chosen
 lr and alpha, each stage-end teacher x student candidate trained with the full transfer budget;
@@ -23,28 +22,38 @@ from pathlib import Path
 
 import torch
 
+from torch import nn
+
+from birdkit.config import MethodConfig, PairConfig
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
+from birdkit.data import TensorData
+from birdkit.errors import UnknownNameError
 from birdkit.evaluation.robustness import CorruptedTestSet
-from birdkit.experiments.config import PairConfig
+from birdkit.methods import method_class, tunable_methods
 from birdkit.selection._score import train_and_score
-from birdkit.training.config import MethodConfig
-from birdkit.training.trainer import NonFiniteLossError
+from birdkit.selection.layers import VALIDATION_CORRUPTION_SEED, search_layers
+from birdkit.training import NonFiniteLossError
+
+__all__ = ["AXES", "LRS", "chosen_rows", "default_grid", "select_hparams"]
 
 log = logging.getLogger(__name__)
 
-# Learning rates from a fifth of the authors' default (0.005) to 320x it, so that no method's
-# choice sits on an edge of its grid for want of a value beyond it: a first grid stopped at 0.02,
-# where every baseline landed; a second at 0.1 and a third at 0.4, where LP, Hints and BIRD
-# kept landing. Diverging points are recorded as such and never chosen.
+#: learning rates from a fifth of the authors' default (0.005) to 320x it, wide enough that a
+#: method's choice does not sit on an edge of the grid for want of a value beyond it (BENCHMARKS.md
+#: reports where one still does). Diverging points are recorded as such and never chosen.
 LRS = [0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
-DEFAULT_GRID: dict[str, dict[str, list]] = {
-    "ft": {"lr": LRS},
-    "lp": {"lr": LRS},
-    "lpft": {"lr": LRS},
-    "lwf": {"lr": LRS},
-    "hints": {"lr": LRS, "alpha": [0.5, 0.9]},
-    "bird": {"lr": LRS, "alpha": [0.5, 0.9]},
-}
+#: the values tried for each tunable hyperparameter
+AXES: dict[str, list] = {"lr": LRS, "alpha": [0.5, 0.9]}
+
+
+def default_grid(methods: list[str] | None = None) -> dict[str, dict[str, list]]:
+    """The grid of each method (default: every tunable benchmark method): the values of
+    :data:`AXES` for each hyperparameter the method class declares ``tunable``."""
+    names = methods or tunable_methods()
+    for m in names:
+        if m not in tunable_methods():
+            raise UnknownNameError("transfer method to select", m, tunable_methods())
+    return {m: {k: AXES[k] for k in method_class(m).tunable} for m in names}
 
 
 def _tag(point: dict) -> str:
@@ -52,11 +61,14 @@ def _tag(point: dict) -> str:
     return "_".join(f"{k}{v}" for k, v in point.items())
 
 
-def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dict[str, list]] | None = None,
-                   val_samples: int = 1000, severities=(1, 3, 5), layer_search: bool = True,
-                   layer_candidates: int = 2, seeds: int = 1, progress=None) -> tuple[dict, list[dict]]:
-    """Grid-search each method's transfer hyperparameters from the finished teacher and student
-    of ``seed_dir`` (a ``run_pair`` directory). Returns (best overrides per method, all rows).
+def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, train: TensorData,
+                   val: TensorData, run_dir: str | Path, grid: dict[str, dict[str, list]] | None = None,
+                   severities=(1, 3, 5), layer_search: bool = True, layer_candidates: int = 2, seeds: int = 1,
+                   progress=None) -> tuple[dict, list[dict]]:
+    """Grid-search each method's transfer hyperparameters from ``teacher`` and ``student`` on the
+    student's ``train`` split, scoring on ``val`` (validation images, training corruptions).
+    Candidates train in ``run_dir/hparams/`` and ``run_dir/layers/``. Returns (best overrides per
+    method, all rows).
 
     With ``layer_search`` and BIRD in the grid, BIRD's layer pair is then chosen among the
     deepest ``layer_candidates`` stage ends of each network (rows with ``method="bird-layers"``)
@@ -65,17 +77,11 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
 
     ``seeds > 1`` trains every grid point (and every layer candidate) with that many transfer
     seeds and scores the mean: at large learning rates a single run can be a lucky draw that
-    does not reproduce (BENCHMARKS.md, round 3); the rows then also carry the seeds' std."""
-    from birdkit.checkpoint import load_checkpoint
-    from birdkit.experiments.pipeline import load_split
+    does not reproduce; the rows then also carry the seeds' std."""
     assert not set(TRAIN_CORRUPTIONS) & set(HELDOUT_CORRUPTIONS)
-    seed_dir = Path(seed_dir)
-    teacher, _ = load_checkpoint(seed_dir / "teacher" / "model.safetensors")
-    student, _ = load_checkpoint(seed_dir / "student" / "model.safetensors")
-    s_train = load_split(cfg.student_data, "train", cfg.transfer_train.max_train_samples)
-    s_val = load_split(cfg.student_data, "val", val_samples, norm_from=s_train)
-    vset = CorruptedTestSet(s_val.images, s_val.targets, seed=777)
-    grid = grid or DEFAULT_GRID
+    run_dir = Path(run_dir)
+    vset = CorruptedTestSet(val.images, val.targets, seed=VALIDATION_CORRUPTION_SEED)
+    grid = grid or default_grid()
     rows, best = [], {}
     for method, axes in grid.items():
         keys = list(axes)
@@ -88,9 +94,9 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
             if progress:
                 progress({"event": "stage", "name": f"select {method} {tag}"})
             try:
-                scores = train_and_score(mcfg, teacher=teacher, student=student, train=s_train, val_set=vset,
-                                         normalize=s_val.normalize, cfg=tc,
-                                         run_dir=seed_dir / "hparams" / f"{method}_{tag}", seeds=seeds,
+                scores = train_and_score(mcfg, teacher=teacher, student=student, train=train, val_set=vset,
+                                         normalize=val.normalize, cfg=tc,
+                                         run_dir=run_dir / "hparams" / f"{method}_{tag}", seeds=seeds,
                                          severities=severities, progress=progress)
             except NonFiniteLossError as e:  # a diverging grid point is a result, not a crash
                 log.warning("%s %s diverged: %s", method, point, e)
@@ -111,17 +117,13 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
         top = max(mine, key=lambda r: -math.inf if math.isnan(r["val_robust_train"]) else r["val_robust_train"])
         best[method] = {k: top[k] for k in keys}
     if layer_search and "bird" in best:
-        from birdkit.selection.layers import search_layers
-
         point = best["bird"]
         mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": "bird",
                                **{k: v for k, v in point.items() if k in MethodConfig.model_fields}})
         tc = cfg.transfer_train.model_copy(update={"tensorboard": False}).with_lr(point.get("lr"))
-        pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=s_train, val=s_val, cfg=tc,
-                                    run_dir=seed_dir / "layers" / _tag(point),
-                                    k=layer_candidates, epochs=tc.epochs,
-                                    val_samples=val_samples, severities=severities, seed=777, seeds=seeds,
-                                    progress=progress)
+        pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=train, val=val, cfg=tc,
+                                    run_dir=run_dir / "layers" / _tag(point), k=layer_candidates, epochs=tc.epochs,
+                                    val_samples=len(val), severities=severities, seeds=seeds, progress=progress)
         rows += [{"method": "bird-layers", **point, "teacher_layer": r["teacher"], "student_layer": r["student"],
                   "val_clean": r["val_clean"], "val_robust_train": r["val_robust"]} for r in lrows]
         chosen = [pair.model_dump()]
@@ -129,3 +131,16 @@ def select_hparams(cfg: PairConfig, seed_dir: str | Path, *, grid: dict[str, dic
         if "hints" in best:
             best["hints"]["layers"] = chosen
     return best, rows
+
+
+def chosen_rows(rows: list[dict], best: dict) -> list[bool]:
+    """Which of ``rows`` are the chosen points of ``best`` (the grid point of each method, and
+    BIRD's chosen layer pair among the ``bird-layers`` rows)."""
+    out = []
+    for r in rows:
+        if r["method"] == "bird-layers":
+            lp = best["bird"]["layers"][0]
+            out.append((r["teacher_layer"], r["student_layer"]) == (lp["teacher"], lp["student"]))
+        else:
+            out.append(all(r.get(k) == v for k, v in best[r["method"]].items() if k != "layers"))
+    return out

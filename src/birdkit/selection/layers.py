@@ -3,7 +3,7 @@
 The choice of guiding/guided layers can change the outcome a lot, so candidates are tried
 briefly and the best pair is kept by *validation* robust accuracy under the **training**
 corruptions (the 15 ImageNet-C ones). The held-out corruptions are never looked at here: they
-are reserved for final tables (method.md §3).
+are reserved for final tables (docs/method.md §3).
 
 Candidates per model: the output of the last module of each spatial stage (the last module, in
 forward order, producing each distinct 4-D output shape; for token models, the blocks),
@@ -17,17 +17,23 @@ from pathlib import Path
 
 from torch import nn
 
+from birdkit.config import LayerPair, MethodConfig, TrainConfig
+from birdkit.data import TensorData
 from birdkit.evaluation.robustness import CorruptedTestSet
+from birdkit.features import list_layers
 from birdkit.selection._score import train_and_score
-from birdkit.training.config import LayerPair, MethodConfig, TrainConfig
+
+__all__ = ["VALIDATION_CORRUPTION_SEED", "candidate_layers", "search_layers"]
+
+#: corruption seed of the validation images scored by selection (fixed, so every candidate is
+#: scored on the same corrupted images; unrelated to any test-set seed)
+VALIDATION_CORRUPTION_SEED = 777
 
 log = logging.getLogger(__name__)
 
 
 def candidate_layers(model: nn.Module, k: int = 3) -> list[str]:
     """Stage-end layers of ``model`` (deepest last), at most ``k``; always includes the default."""
-    from birdkit.features.capture import list_layers
-
     infos = list_layers(model)
     last_by_shape: dict[tuple, str] = {}
     for info in infos:
@@ -47,15 +53,15 @@ def search_layers(
     *,
     teacher: nn.Module,
     student: nn.Module,
-    train,
-    val,
+    train: TensorData,
+    val: TensorData,
     cfg: TrainConfig,
     run_dir: str | Path,
     k: int = 2,
     epochs: int | None = None,
     val_samples: int = 1000,
     severities=(1, 3, 5),
-    seed: int = 12345,
+    seed: int = VALIDATION_CORRUPTION_SEED,
     seeds: int = 1,
     progress=None,
 ) -> tuple[LayerPair, list[dict]]:

@@ -1,9 +1,12 @@
-"""Training: typed configs, corruption augmentation and the one loop that serves every method."""
+"""Training: the one loop that serves every method, its corruption augmentation and its seeds."""
 
-from birdkit.training.config import AugmentConfig, DataConfig, LayerPair, MethodConfig, ModelRef, OptimConfig, TrainConfig
-from birdkit.training.trainer import FitResult, NonFiniteLossError, TensorData, Trainer, accuracy
+from birdkit.training.augment import CorruptionAugment
+from birdkit.training.trainer import (
+    LOG_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, STATE_FILE, FitResult, NonFiniteLossError, Trainer, accuracy,
+    build_optimizer, build_scheduler,
+)
 
 __all__ = [
-    "AugmentConfig", "DataConfig", "FitResult", "LayerPair", "MethodConfig", "ModelRef", "NonFiniteLossError",
-    "OptimConfig", "TensorData", "TrainConfig", "Trainer", "accuracy",
+    "LOG_FILE", "METRICS_FILE", "MODEL_FILE", "RUN_FILE", "STATE_FILE", "CorruptionAugment", "FitResult",
+    "NonFiniteLossError", "Trainer", "accuracy", "build_optimizer", "build_scheduler",
 ]

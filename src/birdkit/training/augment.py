@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import torch
 
+from birdkit.config import AugmentConfig
 from birdkit.corruptions import TRAIN_CORRUPTIONS, corrupt, list_corruptions
 from birdkit.errors import UnknownNameError
-from birdkit.training.config import AugmentConfig
+from birdkit.training.seeds import augment_corruption_seed, augment_draw_seed
+
+__all__ = ["CorruptionAugment"]
 
 
 class CorruptionAugment:
+    """Per-image corruption draws for one epoch (:meth:`set_epoch`), applied to batches by index.
+
+    Args:
+        cfg: which corruptions, severities and probability.
+        num_samples: size of the training set (one draw per image index).
+        seed: the run's seed.
+        family: corruption parameter family (default: from the image size).
+    """
+
     def __init__(self, cfg: AugmentConfig, num_samples: int, seed: int = 0, family: str | None = None):
         names = list(TRAIN_CORRUPTIONS) if cfg.corruptions == "train" else list(cfg.corruptions)
         known = set(list_corruptions())
@@ -31,7 +43,7 @@ class CorruptionAugment:
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 7919 + 17)
+        g = torch.Generator().manual_seed(augment_draw_seed(self.seed, epoch))
         self.epoch = epoch
         self.which = torch.randint(len(self.names), (self.n,), generator=g)
         self.sev = self.severities[torch.randint(len(self.severities), (self.n,), generator=g)]
@@ -46,6 +58,6 @@ class CorruptionAugment:
                 if s == 0:
                     continue
                 m = (which == c) & (sev == s)
-                out[m] = corrupt(x[m], self.names[c], int(s), seed=self.seed * 1_000_003 + self.epoch,
+                out[m] = corrupt(x[m], self.names[c], int(s), seed=augment_corruption_seed(self.seed, self.epoch),
                                  indices=indices[m], family=self.family)
         return out

@@ -20,7 +20,6 @@ The library never prints; pass ``progress`` (a callable receiving event dicts) t
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -32,11 +31,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from birdkit.checkpoint import load_checkpoint, load_training_state, save_checkpoint, save_training_state
+from birdkit.config import AugmentConfig, TrainConfig
+from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, RunMismatchError, ShapeError
+from birdkit.features import accuracy as _accuracy
+from birdkit.io import read_csv, read_json, write_csv, write_json
 from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
-from birdkit.training.config import TrainConfig
+from birdkit.training.seeds import epoch_seed, order_seed
+
+__all__ = ["FitResult", "NonFiniteLossError", "Trainer", "accuracy", "build_optimizer", "build_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -51,44 +58,6 @@ _NOT_IDENTITY = {"device", "threads", "tensorboard", "checkpoint_every", "eval_b
 
 class NonFiniteLossError(BirdkitError, FloatingPointError):
     """The loss became NaN or infinite; the run stopped and its last good checkpoint was kept."""
-
-
-@dataclass
-class TensorData:
-    """An in-memory split: uint8 images (N, C, H, W) and int64 targets, with normalisation."""
-
-    images: torch.Tensor
-    targets: torch.Tensor
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.dtype != torch.uint8:
-            raise ShapeError(f"Expected uint8 images (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.targets.shape != (len(self.images),):
-            raise ShapeError(f"Expected {len(self.images)} targets, got shape {tuple(self.targets.shape)}")
-        if len(self.mean) != self.images.shape[1] or len(self.std) != self.images.shape[1]:
-            raise ShapeError(f"mean/std need {self.images.shape[1]} channel values, got {self.mean}, {self.std}")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @classmethod
-    def from_dataset(cls, ds: Any, limit: int | None = None, mean=None, std=None) -> TensorData:
-        from birdkit.data import as_tensors
-
-        images, targets = as_tensors(ds)
-        if limit is not None and limit < len(images):
-            g = torch.Generator().manual_seed(1234)
-            keep = torch.randperm(len(images), generator=g)[:limit].sort().values
-            images, targets = images[keep], targets[keep]
-        return cls(images, targets.long(), tuple(mean or ds.mean), tuple(std or ds.std))
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """[0, 1] floats -> normalised model input."""
-        m = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        s = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return (x - m) / s
 
 
 @dataclass
@@ -123,17 +92,9 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: i
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, data: TensorData, batch_size: int = 512, device: str = "cpu") -> float:
+def accuracy(model: nn.Module, data: TensorData, batch_size: int = 512, device: str = "cpu") -> float:
     """Clean top-1 accuracy of ``model`` on ``data`` (eval mode restored afterwards)."""
-    was = model.training
-    model.eval()
-    correct = 0
-    for i in range(0, len(data), batch_size):
-        x = data.normalize(data.images[i:i + batch_size].to(device).float().div_(255))
-        correct += (model(x).argmax(1).cpu() == data.targets[i:i + batch_size]).sum().item()
-    model.train(was)
-    return correct / max(1, len(data))
+    return _accuracy(model, data.images, data.targets, data.normalize, batch_size, device)
 
 
 class Trainer:
@@ -163,16 +124,24 @@ class Trainer:
             raise ShapeError(f"batch_size {cfg.batch_size} exceeds the {len(train)} training samples")
         aug_cfg = cfg.augment
         if aug_cfg is None and method.needs_augment:  # oracle: the default augmentation
-            from birdkit.training.config import AugmentConfig
-
             aug_cfg = AugmentConfig()
         self.augment = (CorruptionAugment(aug_cfg, len(train), seed=cfg.seed)
                         if aug_cfg is not None and method.trains else None)
 
     # ---------------------------------------------------------------------------------------
-    def fit(self, resume: bool = True) -> FitResult:
-        from birdkit.checkpoint import load_training_state, save_checkpoint
+    def fit_or_load(self) -> nn.Module:
+        """The trained model of this run: loaded when the run directory already holds a finished
+        model of this very run (checked against ``run.json``), else trained, resuming from the
+        last checkpoint of an interrupted run."""
+        if (self.run_dir / MODEL_FILE).exists():
+            self.check_run_dir()
+            log.info("reusing finished run %s", self.run_dir)
+        else:
+            self.fit(resume=True)
+        model, _ = load_checkpoint(self.run_dir / MODEL_FILE)
+        return model
 
+    def fit(self, resume: bool = True) -> FitResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.check_run_dir()
         if self.cfg.threads:
@@ -282,7 +251,7 @@ class Trainer:
         path = self.run_dir / RUN_FILE
         current = self.fingerprint()
         if path.exists():
-            stored = json.loads(path.read_text())
+            stored = read_json(path)
             diffs = _diff(stored, current)
             if diffs:
                 shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
@@ -293,17 +262,14 @@ class Trainer:
             return
         if (self.run_dir / STATE_FILE).exists() or (self.run_dir / MODEL_FILE).exists():
             log.warning("%s has no %s; adopting it without checking its set-up", self.run_dir, RUN_FILE)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(current, indent=1, sort_keys=True))
-        tmp.replace(path)
+        write_json(path, current, indent=1, sort_keys=True)
         self._run_checked = True
 
     # ---------------------------------------------------------------------------------------
     def _run_epoch(self, method, opt, sched, stage: str, epoch: int, global_epoch: int, steps: int) -> dict:
         cfg, data = self.cfg, self.train_data
-        torch.manual_seed(cfg.seed * 1_000_003 + global_epoch)
-        g = torch.Generator().manual_seed(cfg.seed * 7_919 + global_epoch)
+        torch.manual_seed(epoch_seed(cfg.seed, global_epoch))
+        g = torch.Generator().manual_seed(order_seed(cfg.seed, global_epoch))
         order = torch.randperm(len(data), generator=g)
         if self.augment is not None:
             self.augment.set_epoch(global_epoch)
@@ -352,15 +318,13 @@ class Trainer:
         return row
 
     def _save_state(self, method, opt, sched, stage_idx: int, epoch: int) -> None:
-        from birdkit.checkpoint import save_training_state
-
         save_training_state(self.run_dir / STATE_FILE, model=method, optimizer=opt, scheduler=sched,
                             extra={"stage": stage_idx, "epoch": epoch})
 
     def _tensorboard(self):
         if not self.cfg.tensorboard:
             return None
-        try:
+        try:  # optional extra: birdkit[report]
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # pragma: no cover - optional extra
             log.warning("tensorboard is not installed (pip install birdkit[report]); skipping TensorBoard logs")
@@ -369,30 +333,10 @@ class Trainer:
 
     def _read_history(self) -> list[dict]:
         p = self.run_dir / METRICS_FILE
-        if not p.exists():
-            return []
-        with p.open() as f:
-            rows = list(csv.DictReader(f))
-        return [{k: _num(v) for k, v in r.items()} for r in rows]
+        return read_csv(p) if p.exists() else []
 
     def _write_history(self, history: list[dict]) -> None:
-        keys: list[str] = []
-        for r in history:
-            keys += [k for k in r if k not in keys]
-        tmp = self.run_dir / (METRICS_FILE + ".tmp")
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(history)
-        tmp.replace(self.run_dir / METRICS_FILE)
-
-
-def _num(v: str) -> Any:
-    try:
-        f = float(v)
-        return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
-    except (TypeError, ValueError):
-        return v
+        write_csv(self.run_dir / METRICS_FILE, history)
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:

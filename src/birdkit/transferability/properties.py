@@ -11,7 +11,7 @@ variance in post-transfer robust accuracy over 400+ teacher-student pairs:
   (Ilyas et al. 2019): a feature f is gamma-robustly useful for labels y in {-1, +1} when
   ``E[ inf_{delta in Delta} y f(x + delta) ] >= gamma``.
 
-The paper leaves behavioral relevance open (method.md §4). Each choice is a parameter here:
+The paper leaves behavioral relevance open (docs/method.md §4). Each choice is a parameter here:
 
 ==================  ==========================================================================
 choice              default (and why)
@@ -46,36 +46,14 @@ import torch
 from torch import nn
 
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS, corrupt
+from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
-from birdkit.features.capture import capture, validate_layers
+from birdkit.features import pooled_features, validate_layers
 
 log = logging.getLogger(__name__)
 
 REDUCTIONS = ("inf", "mean")
 AGGREGATIONS = ("fraction", "mean", "max")
-
-
-# ------------------------------------------------------------------------------------------
-# Features
-# ------------------------------------------------------------------------------------------
-@torch.no_grad()
-def pooled_features(model: nn.Module, images: torch.Tensor, normalize, layer: str, *,
-                    batch_size: int = 512) -> torch.Tensor:
-    """Average-pooled outputs of ``layer`` for uint8 images (N, C, H, W), float32 (N, p).
-    The model runs in eval mode; its training flag is restored."""
-    validate_layers(model, [layer])
-    was = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, len(images), batch_size):
-            x = normalize(images[i:i + batch_size].float().div_(255))
-            with capture(model, [layer], pool="avg") as feats:
-                model(x)
-                out.append(feats[layer].float().flatten(1))
-    finally:
-        model.train(was)
-    return torch.cat(out) if out else torch.empty(0)
 
 
 # ------------------------------------------------------------------------------------------
@@ -93,7 +71,7 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
                  C: float = 1.0, max_iter: int = 2000) -> ProbeResult:
     """Fit a multinomial logistic regression on standardised ``train_x`` (scikit-learn, L2 weight
     ``1/C``) and score it on ``test_x``."""
-    try:
+    try:  # optional extra: birdkit[study]
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -195,8 +173,8 @@ class TeacherProperties:
 def teacher_properties(
     teacher: nn.Module,
     student: nn.Module,
-    train,
-    heldout,
+    train: TensorData,
+    heldout: TensorData,
     *,
     teacher_layer: str | None = None,
     student_layer: str | None = None,
@@ -240,10 +218,10 @@ def teacher_properties(
         for sev in severities:
             x = corrupt(imgs.float().div(255), name, sev, seed=corruption_seed, indices=torch.arange(n))
             perturbed.append(pooled_features(teacher, x.mul(255).round().to(torch.uint8), norm, t_layer))
-    clean, stacked, C = t_tr[:n], torch.stack(perturbed), int(train.targets.max()) + 1
+    clean, stacked, num_classes = t_tr[:n], torch.stack(perturbed), int(train.targets.max()) + 1
     variants = {}
     for red in REDUCTIONS:
-        _, robust = robust_usefulness(clean, stacked, labels, C, reduce=red)
+        _, robust = robust_usefulness(clean, stacked, labels, num_classes, reduce=red)
         for agg in AGGREGATIONS:
             variants[f"{red}_{agg}"] = behavioral_relevance(robust, gamma=gamma, aggregate=agg)
     br = variants[f"{reduce}_{aggregate}"]
@@ -255,5 +233,5 @@ def teacher_properties(
 
 __all__ = [
     "AGGREGATIONS", "REDUCTIONS", "ProbeResult", "TeacherProperties", "behavioral_relevance",
-    "complementary_knowledge", "linear_probe", "pooled_features", "robust_usefulness", "teacher_properties",
+    "complementary_knowledge", "linear_probe", "robust_usefulness", "teacher_properties",
 ]

@@ -1,0 +1,61 @@
+"""``birdkit demo``: every benchmark method on a pair for several seeds, then the report.
+
+Layout of ``out_dir/<pair>/``::
+
+    seed<k>/               one PairRunner seed directory each: config.yaml, teacher/ student/
+                           oracle/ <method>/ run directories, eval.csv (model x corruption x
+                           severity), summary.csv (a row per method)
+    report.md              the aggregated table (mean and std over seeds)
+    summary_agg.csv        the same as CSV
+    severity.png, corruptions.png   held-out accuracy per severity and per corruption
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from birdkit.config import PairConfig
+from birdkit.evaluation.report import aggregate, markdown_table, plot_report
+from birdkit.experiments.runner import PairRunner, Progress, check_pair_methods, seed_dir
+from birdkit.io import write_text
+
+__all__ = ["DemoResult", "run_demo"]
+
+
+@dataclass
+class DemoResult:
+    """Summary and evaluation rows of every seed, their aggregate, and the files written."""
+
+    summary: list[dict[str, Any]]
+    eval_rows: list[dict[str, Any]]
+    aggregate: Any  # pandas DataFrame: mean / std per (pair, method)
+    pair_dir: Path
+    files: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    layers: dict[str, str] = field(default_factory=dict)
+
+
+def run_demo(cfg: PairConfig, out_dir: str | Path, *, seeds: int = 1, methods: Sequence[str] | None = None,
+             progress: Progress | None = None) -> DemoResult:
+    """Run seeds ``0..seeds-1`` of pair ``cfg`` (resuming or reusing finished runs) and write
+    the aggregated report next to them."""
+    progress = progress or (lambda ev: None)
+    chosen = check_pair_methods(cfg, methods)  # refused before any work
+    t0 = time.perf_counter()
+    summary, evals, layers = [], [], {}
+    for s in range(seeds):
+        progress({"event": "run", "title": f"{cfg.name} seed {s}"})
+        res = PairRunner(cfg, seed_dir(out_dir, cfg.name, s), seed=s, progress=progress).run(chosen)
+        summary += res.summary
+        evals += res.eval_rows
+        layers.update(res.layers)
+    pair_dir = Path(out_dir) / cfg.name
+    agg = aggregate(summary)
+    files = [write_text(pair_dir / "report.md", f"# {cfg.name}\n\n{cfg.description}\n\n{markdown_table(agg)}\n")]
+    files.append(write_text(pair_dir / "summary_agg.csv", agg.to_csv(index=False)))
+    files += plot_report(evals, pair_dir)
+    return DemoResult(summary, evals, agg, pair_dir, files, time.perf_counter() - t0, layers)

@@ -1,0 +1,331 @@
+"""The one experiment runner: a teacher -> student pair, step by step.
+
+:class:`PairRunner` owns one seed directory of a :class:`~birdkit.config.PairConfig` and
+exposes the protocol's steps (docs/method.md §3)::
+
+    teacher()     the robust teacher (corruption augmentation), or any TeacherSpec of a study
+    student()     the clean student
+    oracle()      the student architecture trained with the augmentation (the PGR ceiling)
+    transfer(m)   method m from the teacher into the student, on the student's data
+    evaluate(...) robust accuracy, CKA to the teacher and PGR of trained models
+
+``birdkit demo`` runs them all (:meth:`PairRunner.run`); ``birdkit select`` takes the teacher
+and student and scores candidates; ``birdkit study`` swaps teachers; the single-run commands
+share the steps' building blocks (:mod:`birdkit.experiments.jobs`). Every step trains into its
+own run directory, which is reused when finished, resumed when interrupted, and refused when it
+holds a different run. Results come back as data; nothing is printed.
+
+Seeds: the experiment seed ``s`` is added to each training config's own seed, and every
+network's initial weights (and a method's new heads) are drawn after
+``torch.manual_seed(derive_seed(s, role))``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from birdkit.config import (
+    AugmentConfig, DataConfig, LayerPair, MethodConfig, ModelRef, PairConfig, TeacherSpec, TrainConfig, dump_yaml,
+)
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
+from birdkit.data import TensorData, load_split
+from birdkit.errors import UnknownNameError
+from birdkit.evaluation.alignment import cka_to_teacher
+from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, pgr, summarize
+from birdkit.io import write_csv
+from birdkit.methods import TransferMethod, benchmark_methods, create_method, list_methods, method_class
+from birdkit.models import create_model
+from birdkit.training import Trainer
+
+__all__ = ["PairResult", "PairRunner", "Progress", "derive_seed", "resolve_method_config", "resolve_transfer_train",
+           "seed_dir"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[dict[str, Any]], None]
+
+#: transfer methods seed their new heads / regressors with ``seed * STRIDE + STEP * index``,
+#: ``index`` the method's place among the benchmark methods (so every (seed, method) differs)
+TRANSFER_SEED_STRIDE = 1_000
+TRANSFER_SEED_STEP = 17
+#: index used for a method that is not a benchmark method
+UNLISTED_METHOD_INDEX = 99
+
+
+def derive_seed(seed: int, role: str) -> int:
+    """The torch seed set before a network of ``role`` is built in experiment seed ``seed``.
+
+    ``teacher``: ``seed``; ``student`` and ``oracle``: ``seed + 1`` (the oracle trained from
+    scratch starts from the student's initial weights, so the two differ only by the
+    augmentation); a transfer method: ``seed * 1000 + 17 * index`` (its new heads)."""
+    if role == "teacher":
+        return seed
+    if role in ("student", "oracle"):
+        return seed + 1
+    order = benchmark_methods()
+    index = order.index(role) if role in order else UNLISTED_METHOD_INDEX
+    return seed * TRANSFER_SEED_STRIDE + TRANSFER_SEED_STEP * index
+
+
+def seed_dir(out_dir: str | Path, name: str, seed: int) -> Path:
+    """``out_dir/<name>/seed<seed>``: where one seed of an experiment lives."""
+    return Path(out_dir) / name / f"seed{seed}"
+
+
+def resolve_method_config(cfg: PairConfig, name: str, layers: list[LayerPair] | None = None) -> MethodConfig:
+    """Method ``name``'s config in pair ``cfg``: the shared ``method`` section, the method's own
+    ``overrides`` (but its learning rate, see :func:`resolve_transfer_train`), then ``layers``."""
+    method_class(name)
+    own = {k: v for k, v in cfg.overrides.get(name, {}).items() if k in MethodConfig.model_fields}
+    mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": name, **own})
+    return mcfg if layers is None else mcfg.model_copy(update={"layers": list(layers)})
+
+
+def resolve_transfer_train(cfg: PairConfig, name: str, seed: int = 0) -> TrainConfig:
+    """The transfer budget of method ``name`` in experiment seed ``seed``: ``transfer_train``
+    with the method's overridden learning rate and the seed added."""
+    return cfg.transfer_train.with_seed_offset(seed).with_lr(cfg.overrides.get(name, {}).get("lr"))
+
+
+def check_pair_methods(cfg: PairConfig, methods: Sequence[str] | None = None) -> list[str]:
+    """The methods to run (``methods``, else the pair's, else every benchmark method), checked
+    against the registry together with the pair's override names, before any work."""
+    chosen = list(methods or cfg.methods or benchmark_methods())
+    for name in [*chosen, *cfg.overrides]:
+        if name not in list_methods():
+            raise UnknownNameError("method", name, list_methods(), hint="List them with `birdkit methods`.")
+    return chosen
+
+
+@dataclass
+class PairResult:
+    """What one seed of a pair produced: a summary row per method and the tidy evaluation rows."""
+
+    summary: list[dict[str, Any]]
+    eval_rows: list[dict[str, Any]]
+    root: Path
+    seconds: float = 0.0
+    layers: dict[str, str] = field(default_factory=dict)
+
+
+class PairRunner:
+    """The steps of the protocol on one seed of a pair, each trained into ``root/<step>/``.
+
+    Args:
+        cfg: the pair.
+        root: the seed directory (default ``seed_dir(out_dir, cfg.name, seed)``).
+        seed: the experiment seed.
+        progress: receives event dicts (``{"event": "stage", "name": ...}`` and the trainer's).
+    """
+
+    def __init__(self, cfg: PairConfig, root: str | Path, *, seed: int = 0, progress: Progress | None = None):
+        check_pair_methods(cfg)
+        self.cfg = cfg
+        self.root = Path(root)
+        self.seed = seed
+        self.progress = progress or (lambda ev: None)
+        self._splits: dict[tuple, TensorData] = {}
+        self._models: dict[str, nn.Module] = {}
+        self._testsets: dict[int | None, CorruptedTestSet] = {}
+
+    # -- data --------------------------------------------------------------------------------
+    def split(self, data: DataConfig, split: str, limit: int | None = None,
+              norm_from: TensorData | None = None) -> TensorData:
+        """A split in memory, loaded once per (data, split, limit, normalisation)."""
+        key = (data.model_dump_json(), split, limit, None if norm_from is None else (norm_from.mean, norm_from.std))
+        if key not in self._splits:
+            self._splits[key] = load_split(data, split, limit, norm_from=norm_from)
+        return self._splits[key]
+
+    def student_split(self, split: str, limit: int | None = None) -> TensorData:
+        """The student's ``split``; validation and test data normalised like its training split."""
+        train = self.split(self.cfg.student_data, "train", self.cfg.student_train.max_train_samples)
+        return train if split == "train" and limit is None else \
+            self.split(self.cfg.student_data, split, limit, norm_from=train)
+
+    @property
+    def student_train(self) -> TensorData:
+        return self.student_split("train")
+
+    @property
+    def student_val(self) -> TensorData:
+        return self.student_split("val", self.cfg.eval.max_test_samples)
+
+    @property
+    def student_test(self) -> TensorData:
+        return self.student_split("test", self.cfg.eval.max_test_samples)
+
+    @property
+    def num_classes(self) -> int:
+        return self.student_train.num_classes
+
+    def _build(self, model: ModelRef, num_classes: int, role: str) -> nn.Module:
+        s = self.student_train  # every network sees the student's input format (BIRD feeds both the same batch)
+        torch.manual_seed(derive_seed(self.seed, role))
+        return create_model(model.name, num_classes=num_classes, in_chans=s.channels, img_size=s.img_size,
+                            **model.kwargs)
+
+    def _fit(self, run_dir: Path, method: TransferMethod, train: TensorData, cfg: TrainConfig,
+             val: TensorData | None, meta: dict[str, Any]) -> nn.Module:
+        trainer = Trainer(method, train, cfg, run_dir, val=val, progress=self.progress, checkpoint_meta=meta)
+        return trainer.fit_or_load()
+
+    def _stage(self, name: str) -> None:
+        self.progress({"event": "stage", "name": name})
+
+    # -- steps -------------------------------------------------------------------------------
+    def teacher(self, spec: TeacherSpec | None = None, run_dir: str | Path | None = None) -> nn.Module:
+        """The pair's robust teacher, or the teacher ``spec`` (its model, data and whether it is
+        trained robustly) with the pair's teacher budget, in ``run_dir`` (default ``root/teacher``)."""
+        key = f"teacher:{spec.name if spec else ''}:{run_dir or ''}"
+        if key in self._models:
+            return self._models[key]
+        data = spec.data if spec else self.cfg.teacher_data
+        limit = self.cfg.teacher_train.max_train_samples
+        train = self.split(data, "train", limit)
+        val = self.split(data, "val", self.cfg.eval.max_test_samples, norm_from=train)
+        net = self._build(spec.model if spec else self.cfg.teacher_model, train.num_classes, "teacher")
+        tcfg = self.cfg.teacher_train.with_seed_offset(self.seed)
+        meta: dict[str, Any] = {"role": "teacher", "data": data.model_dump()}
+        if spec is None:
+            if tcfg.augment is None:
+                tcfg = tcfg.model_copy(update={"augment": AugmentConfig()})
+        else:
+            tcfg = tcfg.model_copy(update={"augment": AugmentConfig() if spec.robust else None})
+            meta["robust"] = spec.robust
+        self._stage("teacher" if spec is None else f"teacher {spec.name}")
+        model = self._fit(Path(run_dir) if run_dir else self.root / "teacher", create_method("task", student=net),
+                          train, tcfg, val, meta)
+        self._models[key] = model
+        return model
+
+    def student(self) -> nn.Module:
+        """The clean student: the student architecture trained on the student's data."""
+        if "student" not in self._models:
+            net = self._build(self.cfg.student_model, self.num_classes, "student")
+            self._stage("student")
+            self._models["student"] = self._fit(self.root / "student", create_method("task", student=net),
+                                                self.student_train, self.cfg.student_train.with_seed_offset(self.seed),
+                                                self.student_val, {"role": "student"})
+        return self._models["student"]
+
+    def oracle(self) -> nn.Module:
+        """The robust ceiling: trained from scratch with the student's budget (``oracle_init:
+        scratch``, the paper's) or fine-tuned from the clean student with the transfer budget."""
+        if "oracle" not in self._models:
+            scratch = self.cfg.oracle_init == "scratch"
+            init = self._build(self.cfg.student_model, self.num_classes, "oracle") if scratch \
+                else copy.deepcopy(self.student())
+            ocfg = (self.cfg.student_train if scratch else self.cfg.transfer_train).with_seed_offset(self.seed)
+            self._stage("oracle")
+            self._models["oracle"] = self._fit(self.root / "oracle", create_method("oracle", student=init),
+                                               self.student_train, ocfg, self.student_val, {"role": "oracle"})
+        return self._models["oracle"]
+
+    def transfer(self, name: str, *, teacher: nn.Module | None = None, layers: list[LayerPair] | None = None,
+                 run_dir: str | Path | None = None) -> tuple[nn.Module, str]:
+        """Method ``name`` from ``teacher`` (default: the pair's) into copies of the student, with
+        the pair's transfer budget and the method's overrides; ``layers`` replace its layer pairs.
+        Returns the trained model and its layer pairs as ``teacher->student;...`` ('' if none)."""
+        mcfg = resolve_method_config(self.cfg, name, layers)
+        teacher = teacher if teacher is not None else self.teacher()
+        student = self.student()
+        torch.manual_seed(derive_seed(self.seed, name))  # new heads seeded per (seed, method): resumable
+        method = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
+                               num_classes=self.num_classes)
+        used = ";".join(f"{p.teacher}->{p.student}" for p in getattr(method, "pairs", []) or [])
+        self._stage(name)
+        model = self._fit(Path(run_dir) if run_dir else self.root / name, method, self.student_train,
+                          resolve_transfer_train(self.cfg, name, self.seed), self.student_val,
+                          {"role": name, "method_config": mcfg.model_dump()})
+        return model, used
+
+    def produce(self, name: str) -> tuple[nn.Module, str]:
+        """The model of benchmark entry ``name``, from the step its method class names."""
+        step = method_class(name).pipeline_step
+        if step == "student":
+            self._stage(name)
+            return self.student(), ""
+        if step == "oracle":
+            self.student()
+            self._stage(name)
+            return self.oracle(), ""
+        return self.transfer(name)
+
+    # -- evaluation --------------------------------------------------------------------------
+    def testset(self, limit: int | None = None) -> CorruptedTestSet:
+        """The student's corrupted test images (first ``limit`` of them), built once and shared
+        by every model so all see the same corrupted images."""
+        if limit not in self._testsets:
+            test = self.student_test
+            images, targets = (test.images, test.targets) if limit is None else \
+                (test.images[:limit], test.targets[:limit])
+            self._testsets[limit] = CorruptedTestSet(images, targets, seed=self.cfg.eval.seed)
+        return self._testsets[limit]
+
+    def robustness(self, model: nn.Module, name: str, *, training_corruptions: bool = True) -> list[dict]:
+        """Tidy accuracy rows of ``model``: clean and the held-out corruptions on the test set,
+        then (optionally) the training corruptions on its first ``train_corruption_samples``."""
+        ev = self.cfg.eval
+        rows = evaluate_robustness(model, self.testset(), self.student_test.normalize,
+                                   corruptions=HELDOUT_CORRUPTIONS, severities=ev.severities, model_name=name)
+        if training_corruptions:
+            sub = ev.train_corruption_samples
+            ts = self.testset(sub if sub and sub < len(self.student_test) else None)
+            tr = evaluate_robustness(model, ts, self.student_test.normalize, corruptions=TRAIN_CORRUPTIONS,
+                                     severities=ev.severities, model_name=name)
+            rows += [r for r in tr if r["severity"] > 0]
+        return rows
+
+    def evaluate(self, models: dict[str, nn.Module], layers: dict[str, str] | None = None) -> tuple[list, list]:
+        """Summary rows (clean, robust held-out / training, CKA to the teacher, layers, PGR) and
+        tidy rows of every model; PGR needs ``none`` and ``oracle`` among them."""
+        self._stage("evaluate")
+        teacher, layers = self.teacher(), layers or {}
+        rows, summary = [], []
+        for name, model in models.items():
+            self.progress({"event": "evaluate", "name": name})
+            r = self.robustness(model, name)
+            rows += r
+            s = summarize(r)
+            s["cka_to_teacher"] = cka_to_teacher(model, teacher, teacher.default_layer, model.default_layer,
+                                                 self.student_test, self.cfg.eval.cka_samples)
+            summary.append({"pair": self.cfg.name, "seed": self.seed, "method": name, **s,
+                            "layers": layers.get(name, "")})
+        by = {s["method"]: s for s in summary}
+        for s in summary:
+            s["pgr_heldout"] = (pgr(s["robust_heldout"], by["none"]["robust_heldout"], by["oracle"]["robust_heldout"])
+                                if "none" in by and "oracle" in by else float("nan"))
+        return summary, rows
+
+    def run(self, methods: Sequence[str] | None = None) -> PairResult:
+        """The whole protocol: every method's model, evaluated; writes ``config.yaml``,
+        ``eval.csv`` and ``summary.csv`` in the seed directory."""
+        chosen = check_pair_methods(self.cfg, methods)
+        t0 = time.perf_counter()
+        self.root.mkdir(parents=True, exist_ok=True)
+        dump_yaml(self.cfg.model_copy(update={"methods": self.cfg.methods or benchmark_methods()}),
+                  self.root / "config.yaml")
+        self.teacher()
+        self.student()
+        trained, layers = {}, {}
+        for name in chosen:
+            trained[name], used = self.produce(name)
+            if used:
+                layers[name] = used
+        summary, rows = self.evaluate(trained, layers)
+        eval_rows = [{"pair": self.cfg.name, "seed": self.seed, **r} for r in rows]
+        write_csv(self.root / "eval.csv", eval_rows)
+        write_csv(self.root / "summary.csv", summary)
+        seconds = time.perf_counter() - t0
+        log.info("pair %s seed %d done in %.1f s", self.cfg.name, self.seed, seconds)
+        return PairResult(summary, eval_rows, self.root, seconds, layers)
