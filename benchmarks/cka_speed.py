@@ -84,10 +84,10 @@ def speed(sizes: list[str], repeats: int, budget_s: float, naive_max_n: int) -> 
         y = x[:, : min(p1, p2)] @ torch.randn(min(p1, p2), p2, generator=g) + torch.randn(n, p2, generator=g)
         xs, _, _ = F._prepare(x, torch.float32)
         ys, _, _ = F._prepare(y, torch.float32)
-        t_feat = timeit(lambda: F._linear_cka_feature(xs, ys, 1e-12), repeats, budget_s)
-        t_gram = timeit(lambda: F._linear_cka_gram(xs, ys, 1e-12), repeats, budget_s)
-        t_naive = timeit(lambda: naive_cka(x, y), repeats, budget_s) if n <= naive_max_n else float("nan")
-        t_api = timeit(lambda: cka(x, y), repeats, budget_s)
+        t_feat = timeit(lambda xs=xs, ys=ys: F._linear_cka_feature(xs, ys, 1e-12), repeats, budget_s)
+        t_gram = timeit(lambda xs=xs, ys=ys: F._linear_cka_gram(xs, ys, 1e-12), repeats, budget_s)
+        t_naive = timeit(lambda x=x, y=y: naive_cka(x, y), repeats, budget_s) if n <= naive_max_n else float("nan")
+        t_api = timeit(lambda x=x, y=y: cka(x, y), repeats, budget_s)
         auto = "feature" if F._use_feature_form(n, p1, p2) else "gram"
         print(f"{n:>5} {p1:>5} {p2:>5} | {t_feat:>9.3f} {t_gram:>9.3f} {t_naive:>9.3f} {t_api:>9.3f} | "
               f"{t_gram / t_feat:>9.2f} {t_naive / t_feat:>10.2f} {t_api / min(t_feat, t_gram):>8.2f} | {auto}")

@@ -1,4 +1,4 @@
-"""Tests of CKAMetric: the ratio of the batch-averaged HSIC terms (method.md §2), checked
+"""Tests of CKAMetric: the ratio of the batch-averaged HSIC terms (docs/method.md §2), checked
 against float64 NumPy references, not the mean of per-batch CKA values."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import torch
 from scipy.spatial.distance import cdist
 
 import birdkit
-from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
+from birdkit.errors import BirdkitError, ConfigError, ShapeError, UnknownNameError
 from birdkit.evaluation.similarity import CKAMetric
-from birdkit.functional.cka import cka
+from birdkit.functional.cka import CKASettings, cka, hsic_terms
+from birdkit.losses import CKALoss
 
 
 def ref_hsic(k, l, debiased):  # noqa: E741
@@ -19,7 +20,7 @@ def ref_hsic(k, l, debiased):  # noqa: E741
     if not debiased:  # tr(K H L H) / (n-1)^2 with the explicit H
         h = np.eye(n) - 1.0 / n
         return np.trace(k @ h @ l @ h) / (n - 1) ** 2
-    kt, lt = k.copy(), l.copy()  # unbiased HSIC (Song et al. 2012), as printed in method.md
+    kt, lt = k.copy(), l.copy()  # unbiased HSIC (Song et al. 2012), as printed in docs/method.md
     np.fill_diagonal(kt, 0)
     np.fill_diagonal(lt, 0)
     one = np.ones(n)
@@ -73,7 +74,7 @@ def test_matches_ratio_of_mean_hsic_terms(kernel, debiased, n):
     assert got.dtype == torch.float64 and metric.num_batches == len(batches)
     assert got.item() == pytest.approx(expect, abs=1e-10)
     means = metric.hsic_means()
-    for m, e in zip(means, (hxy, hxx, hyy)):
+    for m, e in zip(means, (hxy, hxx, hyy), strict=True):
         assert m.item() == pytest.approx(e, rel=1e-9)
     # and it is not the mean of per-batch CKA values here
     per_batch = np.mean([a / np.sqrt(b * c) for a, b, c in terms])
@@ -156,3 +157,65 @@ def test_errors_and_repr():
     assert metric.num_batches == 1
     assert repr(metric) == "CKAMetric(kernel='linear', debiased=True, num_batches=1)"
     assert birdkit.CKAMetric is CKAMetric
+
+
+SHARED = [
+    CKASettings(),
+    CKASettings(debiased=True),
+    CKASettings(kernel="rbf"),
+    CKASettings(kernel="rbf", debiased=True, sigma_heuristic="median_all", sigma_scale=1.5),
+    CKASettings(kernel="rbf", sigma=(4.0, 2.0)),
+]
+
+
+@pytest.mark.parametrize("settings", SHARED, ids=lambda s: s.describe())
+@pytest.mark.parametrize("n", [8, 64])  # Gram form / feature form of the linear kernel
+def test_one_settings_object_for_the_three_layers(settings, n):
+    """One CKASettings gives the same CKA in the function, the loss and the metric."""
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, 12, generator=g, dtype=torch.float64)
+    y = torch.tanh(x[:, :5]) + 0.5 * torch.randn(n, 5, generator=g, dtype=torch.float64)
+    value = cka(x, y, settings=settings)
+    assert torch.equal(CKALoss(settings)(x, y), 1.0 - value)
+    metric = CKAMetric(settings)
+    metric.update(x, y)
+    assert metric.settings is settings
+    assert metric.compute().item() == pytest.approx(value.item(), abs=1e-12)
+    for m, t in zip(metric.hsic_means(), hsic_terms(x, y, settings=settings, dtype=torch.float64), strict=True):
+        assert torch.equal(m, t)
+    # the same metric built from keywords is bit-identical
+    fields = {f: getattr(settings, f) for f in ("kernel", "debiased", "sigma", "sigma_heuristic", "sigma_scale")}
+    by_keywords = CKAMetric(**fields)
+    by_keywords.update(x, y)
+    assert torch.equal(by_keywords.compute(), metric.compute())
+
+
+def test_shared_settings_eps_defaults_per_layer():
+    """eps=None is 1e-12 on cka's rescaled terms but 0 on the metric's absolute terms, so a
+    settings object shared with the loss does not zero small-scale features in the metric."""
+    g = torch.Generator().manual_seed(0)
+    x = 1e-4 * torch.randn(32, 10, generator=g, dtype=torch.float64)
+    y = x[:, :4] + 1e-5 * torch.randn(32, 4, generator=g, dtype=torch.float64)
+    shared = CKASettings()
+    metric = CKAMetric(shared)
+    metric.update(x, y)
+    expect = cka(x, y, settings=shared).item()
+    assert expect > 0.5
+    assert metric.compute().item() == pytest.approx(expect, abs=1e-12)
+    absolute = CKAMetric(shared.replace(eps=1e-12))  # 1e-12 absolute: these terms are far below it
+    absolute.update(x, y)
+    assert absolute.compute().item() == 0.0
+
+
+def test_settings_errors_and_repr():
+    with pytest.raises(ConfigError, match=r"not both"):
+        CKAMetric(CKASettings(), kernel="rbf")
+    with pytest.raises(ConfigError, match=r"settings: expected a CKASettings, got str 'linear'"):
+        CKAMetric("linear")  # type: ignore[arg-type]
+    with pytest.raises(UnknownNameError, match=r"Unknown sigma heuristic 'median'.*Did you mean"):
+        CKAMetric(kernel="rbf", sigma_heuristic="median")
+    with pytest.raises(ConfigError, match=r"CKASettings\.eps: expected a finite number in \[0, inf\)"):
+        CKAMetric(eps=-1.0)
+    assert repr(CKAMetric(CKASettings(kernel="rbf", sigma=2.0))) == (
+        "CKAMetric(kernel='rbf', debiased=False, sigma=2.0, num_batches=0)"
+    )

@@ -1,5 +1,5 @@
 """Tests of birdkit.functional.cka against float64 NumPy references written from the formulas
-of method.md §2 (explicit centring matrix H, the unbiased-HSIC formula as printed, SciPy
+of docs/method.md §2 (explicit centring matrix H, the unbiased-HSIC formula as printed, SciPy
 distances for the RBF kernel), plus properties, gradients and numerical traps."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from scipy.spatial.distance import cdist
 
 import birdkit
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
-
 from birdkit.functional.cka import (
     center_features,
     center_gram,
@@ -60,7 +59,7 @@ def ref_hsic(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741
 
 
 def ref_hsic_unbiased(k: np.ndarray, l: np.ndarray) -> float:  # noqa: E741
-    """Unbiased HSIC (Song et al. 2012), the formula of method.md as printed."""
+    """Unbiased HSIC (Song et al. 2012), the formula of docs/method.md as printed."""
     n = k.shape[0]
     kt = k.copy()
     lt = l.copy()
@@ -116,7 +115,7 @@ def make_case(case: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Ten
     elif case == "lowrank":  # a rank-2 nonlinear function of x, plus a little noise
         a = g.standard_normal((p1, 2))
         y = np.tanh(x @ a / np.sqrt(p1)) @ g.standard_normal((2, p2)) + 0.05 * g.standard_normal((n, p2))
-    elif case == "offset":  # correlated features sharing a large offset (method.md trap 2)
+    elif case == "offset":  # correlated features sharing a large offset (docs/method.md trap 2)
         y = x @ g.standard_normal((p1, p2)) / np.sqrt(p1) + 0.5 * g.standard_normal((n, p2))
         x, y = x + 1000.0, y + 1000.0
     elif case == "mixed_scales":
@@ -128,7 +127,7 @@ def make_case(case: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Ten
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cached_case(case: str, n: int):
     x, y = make_case(case, n)
     xd, yd = x.double().numpy(), y.double().numpy()
@@ -145,7 +144,7 @@ KERNEL_CONFIGS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_value(case: str, n: int, config: str, debiased: bool) -> float:
     _, _, xd, yd = cached_case(case, n)
     kernel, heuristic, factor = KERNEL_CONFIGS[config]
@@ -314,7 +313,8 @@ def test_center_features_two_pass():
 def _pair(n=40, p1=12, p2=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, p1, generator=g, dtype=torch.float64)
-    y = x[:, :p2] @ torch.randn(p2, p2, generator=g, dtype=torch.float64) + torch.randn(n, p2, generator=g, dtype=torch.float64)
+    w = torch.randn(p2, p2, generator=g, dtype=torch.float64)
+    y = x[:, :p2] @ w + torch.randn(n, p2, generator=g, dtype=torch.float64)
     return x, y
 
 
@@ -471,10 +471,10 @@ def test_cka_from_hsic_zero_denominator_has_zero_grad():
 
 
 # ----------------------------------------------------------------------------------------
-# numerical and statistical traps (method.md §2)
+# numerical and statistical traps (docs/method.md §2)
 # ----------------------------------------------------------------------------------------
 def _naive_gram_first_cka(x: torch.Tensor, y: torch.Tensor) -> float:
-    """What method.md warns about: Gram matrices of raw features, centred afterwards."""
+    """What docs/method.md warns about: Gram matrices of raw features, centred afterwards."""
     k, l = x @ x.T, y @ y.T  # noqa: E741
     return cka_from_hsic(hsic(k, l), hsic(k, k), hsic(l, l)).item()
 
@@ -524,7 +524,7 @@ def test_extreme_scales_do_not_overflow():
 @pytest.mark.parametrize(("n", "low"), [(32, 0.85), (64, 0.78)])
 def test_bias_of_biased_cka_and_debiased_is_near_zero(n, low):
     """Independent 512- and 256-dim Gaussian features: biased CKA is far from 0 at small n
-    (method.md: 0.91 at n=32, 0.84 at n=64); debiased CKA is ~0 (sd of one draw ~0.015)."""
+    (docs/method.md: 0.91 at n=32, 0.84 at n=64); debiased CKA is ~0 (sd of one draw ~0.015)."""
     biased, debiased = [], []
     for seed in range(5):
         g = torch.Generator().manual_seed(seed)

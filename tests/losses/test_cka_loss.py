@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 import birdkit
-from birdkit.errors import ShapeError, UnknownNameError
-from birdkit.functional.cka import cka
+from birdkit.errors import ConfigError, ShapeError, UnknownNameError
+from birdkit.functional.cka import CKASettings, cka
 from birdkit.losses import CKALoss
 
 
@@ -98,3 +100,29 @@ def test_backward_under_autocast_bf16():
     assert loss.dtype == torch.float32
     loss.backward()
     assert torch.isfinite(lin.weight.grad).all() and lin.weight.grad.abs().sum() > 0
+
+
+def test_settings_object_same_as_keywords():
+    kwargs = {"kernel": "rbf", "debiased": True, "sigma_heuristic": "median_all", "sigma_scale": 0.7}
+    s = CKASettings(**kwargs)
+    x = torch.randn(24, 9)
+    y = x[:, :5] + 0.4 * torch.randn(24, 5)
+    by_settings, by_keywords = CKALoss(s), CKALoss(**kwargs)
+    assert by_settings.settings is s and by_keywords.settings == s
+    assert torch.equal(by_settings(x, y), by_keywords(x, y))
+    assert torch.equal(CKALoss(settings=s)(x, y), 1.0 - cka(x, y, settings=s))
+    assert repr(by_settings) == repr(by_keywords)
+    assert repr(CKALoss(CKASettings(eps=1e-6))) == "CKALoss(kernel='linear', debiased=False, eps=1e-06)"
+    clone = copy.deepcopy(by_settings)
+    assert clone.settings == s and torch.equal(clone(x, y), by_settings(x, y))
+
+
+def test_settings_errors():
+    with pytest.raises(ConfigError, match=r"not both"):
+        CKALoss(CKASettings(), debiased=True)
+    with pytest.raises(ConfigError, match=r"settings: expected a CKASettings, got str 'rbf'.*kernel='rbf'"):
+        CKALoss("rbf")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"CKASettings\.sigma_scale: expected a positive finite number, in \(0, inf"):
+        CKALoss(kernel="rbf", sigma_scale=-1.0)
+    with pytest.raises(UnknownNameError, match=r"Unknown CKA option 'kernal'.*Did you mean: 'kernel'"):
+        CKALoss(kernal="rbf")

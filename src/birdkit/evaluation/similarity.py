@@ -1,34 +1,29 @@
-r"""Representation similarity accumulated over a dataset.
+r"""Representation similarity accumulated over a dataset: mini-batch CKA.
 
 :class:`CKAMetric` measures CKA (Kornblith et al. 2019) between two representations of the
-same examples when they come in mini-batches. Following method.md §2 (and Nguyen, Raghu &
-Kornblith 2021, who use it with the unbiased HSIC of Song et al. 2012), the three HSIC
+same examples when they come in mini-batches. Following docs/method.md §2 (and Nguyen, Raghu
+& Kornblith 2021, who use it with the unbiased HSIC of Song et al. 2012), the three HSIC
 terms are averaged over the ``k`` batches and the ratio is formed at the end::
 
     CKA_minibatch = mean_b HSIC(K_b, L_b) / sqrt(mean_b HSIC(K_b, K_b) * mean_b HSIC(L_b, L_b))
 
 which is *not* the mean of per-batch CKA values: batches with larger HSIC terms weigh more,
 and with ``debiased=True`` the numerator and the denominator are each unbiased estimates
-(the mean of per-batch ratios is not).
+(the mean of per-batch ratios is not). The per-batch terms come from
+:func:`birdkit.functional.cka.hsic_terms`, with the same :class:`CKASettings` as
+:func:`~birdkit.functional.cka.cka` and ``CKALoss`` (docs/cka.md).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from birdkit.errors import BirdkitError, ShapeError
-from birdkit.functional.cka import (
-    Kernel,
-    Sigma,
-    SigmaHeuristic,
-    _check_heuristic,
-    _check_kernel,
-    _hsic_terms,
-    cka_from_hsic,
-)
+from birdkit.functional.cka import CKASettings, cka_from_hsic, hsic_terms
 
 __all__ = ["CKAMetric"]
 
@@ -40,48 +35,28 @@ class CKAMetric:
 
     Every batch is weighted equally, whatever its size (the paper's convention; use equal
     batch sizes, or drop a short last batch, for a clean estimate). Per-batch terms are
-    computed and accumulated in ``dtype`` (float64 by default), without gradients.
-
-    With ``kernel="rbf"`` and ``sigma=None`` each batch gets its own median bandwidth (so
-    the kernel varies slightly across batches); pass ``sigma`` for one fixed kernel.
+    computed and accumulated in ``dtype`` (float64 by default), without gradients. With
+    ``kernel="rbf"`` and ``sigma=None`` each batch gets its own median bandwidth (so the
+    kernel varies slightly across batches); give ``sigma`` for one fixed kernel.
 
     Args:
-        kernel: ``"linear"`` or ``"rbf"``.
-        debiased: unbiased HSIC per batch (batches need ``n >= 4``).
-        sigma: explicit RBF bandwidth (number, or pair ``(sigma_x, sigma_y)``) in input units.
-        sigma_heuristic: ``"median_nonzero"`` or ``"median_all"`` (see
-            :func:`birdkit.functional.cka.median_sigma`).
-        sigma_scale: multiplier of the median distance.
-        eps: CKA is 0 where ``sqrt(mean HSIC(K,K) * mean HSIC(L,L)) <= eps``. Absolute (the
-            averaged terms carry the features' scale), hence 0 by default: only a side with
-            no variance in any batch gives 0.
+        settings: a :class:`~birdkit.functional.cka.CKASettings` (e.g. the one of the
+            ``CKALoss`` being trained). Its ``eps`` is absolute here (the averaged terms
+            carry the features' scale); ``None`` means 0: only a side with no variance in
+            any batch gives 0.
         dtype: computation and accumulation dtype.
+        **options: the settings' fields as keywords instead (``kernel``, ``debiased``,
+            ``sigma``, ``sigma_heuristic``, ``sigma_scale``, ``eps``).
 
     Example:
-        >>> metric = CKAMetric()
+        >>> metric = CKAMetric(kernel="linear")
         >>> for xb, yb in batches:  # doctest: +SKIP
         ...     metric.update(teacher(xb), student(xb))
         >>> metric.compute()  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        kernel: Kernel = "linear",
-        debiased: bool = False,
-        sigma: Sigma = None,
-        sigma_heuristic: SigmaHeuristic = "median_nonzero",
-        sigma_scale: float = 1.0,
-        eps: float = 0.0,
-        dtype: torch.dtype = torch.float64,
-    ) -> None:
-        _check_kernel(kernel)
-        _check_heuristic(sigma_heuristic)
-        self.kernel = kernel
-        self.debiased = debiased
-        self.sigma = sigma
-        self.sigma_heuristic = sigma_heuristic
-        self.sigma_scale = sigma_scale
-        self.eps = eps
+    def __init__(self, settings: CKASettings | None = None, *, dtype: torch.dtype = torch.float64, **options: Any):
+        self.settings = CKASettings.resolve(settings, **options)
         self.dtype = dtype
         self.reset()
 
@@ -111,21 +86,8 @@ class CKAMetric:
                 f"CKAMetric: feature dimensions changed between batches: expected (p1, p2) = "
                 f"{self._dims} as in earlier batches, got {dims}; call reset() first."
             )
-        terms = _hsic_terms(
-            x.detach(),
-            y.detach(),
-            kernel=self.kernel,
-            debiased=self.debiased,
-            sigma=self.sigma,
-            sigma_heuristic=self.sigma_heuristic,
-            sigma_scale=self.sigma_scale,
-            dtype=self.dtype,
-        )
-        batch = torch.stack(terms)
-        if self._sums is None:
-            self._sums = batch
-        else:
-            self._sums = self._sums.to(batch.device) + batch
+        batch = torch.stack(hsic_terms(x.detach(), y.detach(), settings=self.settings, dtype=self.dtype))
+        self._sums = batch if self._sums is None else self._sums.to(batch.device) + batch
         self._dims = dims
         self._num_batches += 1
 
@@ -139,12 +101,7 @@ class CKAMetric:
     @torch.no_grad()
     def compute(self) -> Tensor:
         """CKA from the averaged HSIC terms (scalar tensor of ``dtype``)."""
-        hxy, hxx, hyy = self.hsic_means()
-        return cka_from_hsic(hxy, hxx, hyy, self.eps)
+        return cka_from_hsic(*self.hsic_means(), self.settings.eps_or(0.0))
 
     def __repr__(self) -> str:
-        parts = [f"kernel={self.kernel!r}", f"debiased={self.debiased}"]
-        if self.kernel == "rbf":
-            parts.append(f"sigma={self.sigma!r}" if self.sigma is not None else f"sigma_heuristic={self.sigma_heuristic!r}")
-        parts.append(f"num_batches={self._num_batches}")
-        return f"CKAMetric({', '.join(parts)})"
+        return f"CKAMetric({self.settings.describe()}, num_batches={self._num_batches})"

@@ -1,76 +1,52 @@
-r"""Centered kernel alignment (CKA) and the Hilbert-Schmidt independence criterion (HSIC).
+r"""Centered kernel alignment (CKA) and HSIC: pure, differentiable functions of two representations.
 
-BIRD (Pogoncheff & Beyeler, arXiv 2505.23933) aligns the representation *structure* of a
-student layer with that of a teacher layer by maximising CKA between the two layers'
-features on the same batch. This module holds the pure, differentiable functions; the loss
-(:class:`birdkit.losses.cka.CKALoss`) and the accumulating metric
-(:class:`birdkit.evaluation.similarity.CKAMetric`) are thin wrappers around them.
+BIRD (Pogoncheff & Beyeler, arXiv 2505.23933) aligns the representation structure of a
+student layer with that of a teacher layer by maximising CKA between their features on the
+same batch (docs/method.md §2). Rows are examples: ``X`` is ``(n, p1)``, ``Y`` is
+``(n, p2)``, ``K``, ``L`` their Gram matrices, ``H = I - 11^T/n``, ``K~`` ``K`` with a
+zeroed diagonal::
 
-Definitions (rows are examples; ``X`` is ``(n, p1)``, ``Y`` is ``(n, p2)``;
-``K``, ``L`` their ``n x n`` Gram matrices; ``H = I - 11^T / n``):
+    CKA(K, L)    = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))                  Kornblith et al. 2019
+    HSIC_0(K, L) = tr(K H L H) / (n-1)^2                                       Gretton et al. 2005
+    HSIC_1(K, L) = [tr(K~ L~) + (1'K~1)(1'L~1)/((n-1)(n-2)) - 2/(n-2) 1'K~L~1] / (n(n-3))
+                                                                               Song et al. 2012
 
-* Biased HSIC (Gretton et al. 2005)::
+``HSIC_1`` everywhere gives "debiased CKA" (Nguyen, Raghu & Kornblith 2021). Kernels:
+linear ``K = X X^T`` (in feature space ``CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)``,
+column-centred ``X``, ``Y``, norms not squared) and RBF ``K_ij = exp(-||x_i - x_j||^2 /
+(2 sigma^2))``.
 
-      HSIC_0(K, L) = tr(K H L H) / (n - 1)^2
-
-* Unbiased HSIC (Song et al. 2012), with ``K~``, ``L~`` the Gram matrices with zeroed
-  diagonals, defined for ``n >= 4`` (it can be slightly negative)::
-
-      HSIC_1(K, L) = [ tr(K~ L~) + (1^T K~ 1)(1^T L~ 1) / ((n-1)(n-2))
-                       - 2/(n-2) * 1^T K~ L~ 1 ] / (n (n - 3))
-
-* CKA (Kornblith et al. 2019, "Similarity of neural network representations revisited")::
-
-      CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))
-
-  "Debiased CKA" (Nguyen, Raghu & Kornblith 2021) uses ``HSIC_1`` in all three places.
-
-* Linear CKA in feature space (``X``, ``Y`` column-centred)::
-
-      CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)
-
-  (the denominator norms are *not* squared; squaring them breaks scale invariance).
-
-* RBF kernel: ``K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2))``.
-
-Numerical choices (see ``docs/cka.md``):
-
-1. Features are column-centred *before* any product. Forming ``X X^T`` first and centring
-   the Gram matrix afterwards loses float32 precision when the features share a large
-   offset (offset 1000: 0.34 instead of 0.93). Centring is done in two passes (the second
-   removes the rounding residue of the first mean).
-2. After centring, each side is divided by its (detached) largest absolute entry. CKA is
-   invariant to isotropic scaling of either side (and, for RBF, the bandwidth is scaled the
-   same way), so this changes neither the value nor the gradient, but it keeps every
-   intermediate quantity of order ``n``..``n^2 p`` whatever the feature scale: no float32
-   overflow or underflow, and ``eps`` acts on a scale-free quantity.
-3. The computation runs in float32 at least (float64 inputs, or one float64 side, give
-   float64) with ``torch.autocast`` disabled, so it is safe inside a bf16/fp16 autocast
-   region; low-precision inputs are cast up.
-4. A side with no variance (all rows identical, e.g. constant features) makes CKA 0/0. It
-   is *defined* as 0, with a zero (finite) gradient; the check is exact (every column's
-   max equals its min), not a tolerance, and is applied with a ``where`` on the result.
-5. Biased linear CKA picks the feature-space form (cost ``n (p1^2 + p1 p2 + p2^2)``) when
-   ``p1^2 + p1 p2 + p2^2 <= n (p1 + p2)``, otherwise the Gram form (cost
-   ``n^2 (p1 + p2)``). Gram centring is ``O(n^2)`` (row means, column means, grand mean);
-   no ``n x n`` centring matrix is ever built.
+The options live in one frozen, validated :class:`CKASettings`, taken by :func:`cka`,
+:func:`hsic_terms`, :func:`hsic` and by the two wrappers, the loss
+(:class:`birdkit.losses.cka.CKALoss`) and the mini-batch metric
+(:class:`birdkit.evaluation.similarity.CKAMetric`), so each layer gets the same options
+checked once. The numerical choices (features centred before any product, each side
+rescaled by its detached max-abs, float32 at least with autocast off, a side without
+variance gives 0 with a zero gradient, feature or Gram form by cost, ``O(n^2)`` centring)
+are explained in docs/cka.md.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Iterator
-from typing import Literal
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
+from birdkit.errors import BirdkitError, ConfigError, ShapeError, UnknownNameError
 
 __all__ = [
+    "DEFAULT_EPS",
     "KERNELS",
     "SIGMA_HEURISTICS",
+    "CKASettings",
     "center_features",
     "center_gram",
     "cka",
@@ -78,6 +54,7 @@ __all__ = [
     "gram_linear",
     "gram_rbf",
     "hsic",
+    "hsic_terms",
     "median_sigma",
     "pairwise_sq_dists",
 ]
@@ -86,27 +63,183 @@ logger = logging.getLogger(__name__)
 
 Kernel = Literal["linear", "rbf"]
 SigmaHeuristic = Literal["median_nonzero", "median_all"]
-Sigma = float | Tensor | tuple[float, float] | None
+Sigma = float | Tensor | tuple[float | Tensor | None, float | Tensor | None] | None
 
 #: Kernels understood by :func:`cka`.
 KERNELS: tuple[str, ...] = ("linear", "rbf")
 #: Median conventions for the RBF bandwidth (see :func:`median_sigma`).
 SIGMA_HEURISTICS: tuple[str, ...] = ("median_nonzero", "median_all")
+#: ``eps`` of :func:`cka` (and ``CKALoss``) where ``CKASettings.eps`` is ``None``.
+DEFAULT_EPS: float = 1e-12
 
 
 # --------------------------------------------------------------------------------------
-# validation and dtype handling
+# validation
 # --------------------------------------------------------------------------------------
-def _check_kernel(kernel: str) -> None:
-    if kernel not in KERNELS:
-        raise UnknownNameError("kernel", kernel, KERNELS)
+def _check_name(option: str, kind: str, value: Any, known: tuple[str, ...]) -> None:
+    """``value`` must be one of ``known``; an unknown string lists the close matches."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{option}: expected one of {', '.join(map(repr, known))}, got {value!r}.")
+    if value not in known:
+        raise UnknownNameError(kind, value, known)
 
 
-def _check_heuristic(heuristic: str) -> None:
-    if heuristic not in SIGMA_HEURISTICS:
-        raise UnknownNameError("sigma heuristic", heuristic, SIGMA_HEURISTICS)
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _check_positive(option: str, value: Any) -> None:
+    if not (_is_real(value) and 0 < value < math.inf):
+        raise ConfigError(f"{option}: expected a positive finite number, in (0, inf), got {value!r}.")
+
+
+def _check_sigma_value(sigma: Any) -> None:
+    """One bandwidth: a positive finite number, or a one-element tensor (its sign is not
+    checked: that would synchronise with the device)."""
+    if isinstance(sigma, Tensor):
+        if sigma.numel() != 1:
+            raise ConfigError(
+                f"RBF bandwidth sigma must be a single number, got a tensor of shape {tuple(sigma.shape)}."
+            )
+    elif not (_is_real(sigma) and 0 < sigma < math.inf):
+        raise ConfigError(
+            f"RBF bandwidth sigma must be a positive number in (0, inf) or a one-element tensor, got {sigma!r}."
+        )
+
+
+def _check_sigma(sigma: Any) -> None:
+    if sigma is None:
+        return
+    if isinstance(sigma, tuple | list):
+        if len(sigma) != 2:
+            raise ConfigError(f"CKASettings.sigma: expected a number or a pair (sigma_x, sigma_y), got {sigma!r}.")
+        for s in sigma:
+            if s is not None:
+                _check_sigma_value(s)
+        return
+    _check_sigma_value(sigma)
+
+
+# --------------------------------------------------------------------------------------
+# the settings shared by cka, hsic_terms, CKALoss and CKAMetric
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CKASettings:
+    r"""The options of CKA, validated once and shared by every layer that computes it.
+
+    :func:`cka`, :func:`hsic_terms`, :func:`hsic`, ``CKALoss`` (``1 - CKA``, BIRD's
+    structure term) and ``CKAMetric`` (mini-batch CKA, docs/method.md §2) all take one of
+    these (``settings=``) or its fields as keywords, so one object gives the same CKA in all
+    three layers and nobody re-checks an option. Immutable and hashable; :meth:`replace`
+    derives a variant.
+
+    Args:
+        kernel: ``"linear"`` (``K = X X^T``, BIRD's default) or ``"rbf"``
+            (``K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2))``).
+        debiased: the unbiased ``HSIC_1`` (Song et al. 2012; needs ``n >= 4``, CKA can be
+            slightly negative) instead of the biased ``HSIC_0``, which is strongly biased
+            upwards at small ``n`` (docs/cka.md, trap 1).
+        sigma: explicit RBF bandwidth in input units: a positive number or a one-element
+            tensor for both sides, a pair ``(sigma_x, sigma_y)`` (a list becomes a tuple; an
+            entry ``None`` uses the heuristic for that side), or ``None``: median heuristic.
+            Ignored by the linear kernel.
+        sigma_heuristic: ``"median_nonzero"`` (strictly positive off-diagonal squared
+            distances) or ``"median_all"`` (all ``n^2``, zero diagonal included); see
+            :func:`median_sigma`.
+        sigma_scale: multiplier of the median distance, ``> 0``.
+        eps: CKA is 0 where ``sqrt(HSIC(K, K) HSIC(L, L)) <= eps``, ``>= 0``. ``None``: each
+            layer's default, :data:`DEFAULT_EPS` (1e-12) in :func:`cka`, where the terms are
+            those of max-abs-rescaled features (scale-free), and 0 in ``CKAMetric``, where
+            the averaged terms carry the features' scale.
+
+    Raises:
+        UnknownNameError: unknown ``kernel`` or ``sigma_heuristic`` (lists close matches).
+        ConfigError: a value of the wrong type or out of range (names the option and range).
+
+    Example:
+        >>> s = CKASettings(kernel="rbf", debiased=True)
+        >>> s.replace(sigma=2.0).sigma
+        2.0
+    """
+
+    kernel: Kernel = "linear"
+    debiased: bool = False
+    sigma: Sigma = None
+    sigma_heuristic: SigmaHeuristic = "median_nonzero"
+    sigma_scale: float = 1.0
+    eps: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("CKASettings.kernel", "kernel", self.kernel, KERNELS)
+        if not isinstance(self.debiased, bool):
+            raise ConfigError(f"CKASettings.debiased: expected True or False, got {self.debiased!r}.")
+        _check_sigma(self.sigma)
+        if isinstance(self.sigma, list):
+            object.__setattr__(self, "sigma", tuple(self.sigma))
+        _check_name("CKASettings.sigma_heuristic", "sigma heuristic", self.sigma_heuristic, SIGMA_HEURISTICS)
+        _check_positive("CKASettings.sigma_scale", self.sigma_scale)
+        if self.eps is not None and not (_is_real(self.eps) and 0 <= self.eps < math.inf):
+            raise ConfigError(
+                f"CKASettings.eps: expected a finite number in [0, inf) or None (the layer's default), "
+                f"got {self.eps!r}."
+            )
+
+    @classmethod
+    def resolve(cls, settings: CKASettings | None = None, /, **options: Any) -> CKASettings:
+        """``settings`` itself, or ``CKASettings(**options)``: how every layer reads its options.
+
+        Raises:
+            ConfigError: both ``settings`` and options are given (derive one with
+                :meth:`replace` instead), or ``settings`` is not a :class:`CKASettings`.
+            UnknownNameError: an option that is not a field (lists close matches).
+        """
+        _check_fields(options)
+        if settings is None:
+            return cls(**options)
+        if not isinstance(settings, CKASettings):
+            raise ConfigError(
+                f"settings: expected a CKASettings, got {type(settings).__name__} {settings!r}; give the options "
+                f"as keywords (kernel='rbf') or settings=CKASettings(...)."
+            )
+        if options:
+            raise ConfigError(
+                f"expected either settings= or CKA options as keywords, not both; got settings={settings!r} and "
+                f"{', '.join(sorted(options))}= (use settings.replace(...) for a variant)."
+            )
+        return settings
+
+    def replace(self, **changes: Any) -> CKASettings:
+        """A copy with ``changes`` applied (and validated)."""
+        _check_fields(changes)
+        return dataclasses.replace(self, **changes)
+
+    def eps_or(self, default: float) -> float:
+        """``eps``, or the layer's ``default`` where it is ``None``."""
+        return default if self.eps is None else self.eps
+
+    def describe(self) -> str:
+        """The options that shape the kernel, for reprs: kernel, debiased, RBF bandwidth rule."""
+        parts = [f"kernel={self.kernel!r}", f"debiased={self.debiased}"]
+        if self.kernel == "rbf":
+            if self.sigma is None:
+                parts += [f"sigma_heuristic={self.sigma_heuristic!r}", f"sigma_scale={self.sigma_scale}"]
+            else:
+                parts.append(f"sigma={self.sigma!r}")
+        return ", ".join(parts)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CKASettings))
+
+
+def _check_fields(options: Mapping[str, Any]) -> None:
+    for name in options:
+        if name not in _FIELDS:
+            raise UnknownNameError("CKA option", name, _FIELDS)
+
+
+# --------------------------------------------------------------------------------------
+# shapes and dtype handling
+# --------------------------------------------------------------------------------------
 def _min_n(debiased: bool) -> int:
     return 4 if debiased else 2
 
@@ -135,6 +268,19 @@ def _as_2d(x: Tensor, name: str) -> Tensor:
     return x2
 
 
+def _pair(x: Tensor, y: Tensor, debiased: bool) -> tuple[Tensor, Tensor]:
+    """Both inputs as ``(n, p)`` with the same, large enough ``n``."""
+    x2 = _as_2d(x, "x")
+    y2 = _as_2d(y, "y")
+    if x2.shape[0] != y2.shape[0]:
+        raise ShapeError(
+            f"x and y must hold the same examples (same size of dim 0); got n={x2.shape[0]} "
+            f"(x shape {tuple(x.shape)}) and n={y2.shape[0]} (y shape {tuple(y.shape)})."
+        )
+    _check_n(x2.shape[0], debiased)
+    return x2, y2
+
+
 def _compute_dtype(*tensors: Tensor) -> torch.dtype:
     """float64 if any input is float64, else float32 (half/bfloat16/integer inputs go up)."""
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
@@ -155,27 +301,29 @@ def _no_autocast(device: torch.device) -> Iterator[None]:
 # centring and Gram matrices
 # --------------------------------------------------------------------------------------
 def center_features(x: Tensor) -> Tensor:
-    """Subtract column means: ``X - 1 mean(X)``, in two passes.
+    """Subtract column means, ``X - 1 mean(X)``, in two passes.
 
-    The second pass removes the rounding residue of the first one (with a large shared
-    offset, the float32 mean is off by up to an ulp of the offset). Both passes are the same
-    linear projection, so the gradient is that of one centring.
+    Centring before any product keeps float32 digits under a large shared offset
+    (docs/method.md §2, trap 2); the second pass removes the rounding residue of the first
+    mean. Both passes are the same linear projection, so the gradient is that of one.
     """
     xc = x - x.mean(dim=0, keepdim=True)
     return xc - xc.mean(dim=0, keepdim=True)
 
 
+def _check_square(k: Tensor, name: str) -> None:
+    if k.dim() != 2 or k.shape[0] != k.shape[1]:
+        raise ShapeError(f"{name}: expected a square (n, n) Gram matrix, got shape {tuple(k.shape)}.")
+
+
 def center_gram(k: Tensor, *, unbiased: bool = False) -> Tensor:
-    """Centre a Gram matrix in ``O(n^2)``.
+    """Centre a Gram matrix in ``O(n^2)`` (never forming ``H``).
 
-    Biased (default): ``H K H`` with ``H = I - 11^T/n``, computed as
-    ``K - row means - column means + grand mean`` (never forming ``H``).
-
-    Unbiased (``unbiased=True``, needs ``n >= 3``): the "U-centring" of Székely & Rizzo
-    (2014) used by Nguyen, Raghu & Kornblith (2021): zero the diagonal, subtract
-    ``m_i + m_j`` with ``m = K~ 1 / (n-2) - 1^T K~ 1 / (2 (n-1)(n-2))``, zero the diagonal
-    again. Then ``<U(K), U(L)>_F / (n (n-3))`` equals the unbiased HSIC of Song et al.
-    (2012) (see :func:`hsic`).
+    Biased (default): ``H K H = K - row means - column means + grand mean``. Unbiased
+    (``unbiased=True``, ``n >= 3``): the U-centring of Székely & Rizzo (2014) used by
+    Nguyen, Raghu & Kornblith (2021): zero the diagonal, subtract ``m_i + m_j`` with
+    ``m = K~ 1 / (n-2) - 1^T K~ 1 / (2 (n-1)(n-2))``, zero the diagonal again; then
+    ``<U(K), U(L)>_F / (n (n-3))`` is the unbiased HSIC of Song et al. (2012).
 
     Args:
         k: ``(n, n)`` Gram matrix.
@@ -200,16 +348,11 @@ def center_gram(k: Tensor, *, unbiased: bool = False) -> Tensor:
     return out.masked_fill(eye, 0.0)
 
 
-def _check_square(k: Tensor, name: str) -> None:
-    if k.dim() != 2 or k.shape[0] != k.shape[1]:
-        raise ShapeError(f"{name}: expected a square (n, n) Gram matrix, got shape {tuple(k.shape)}.")
-
-
 def gram_linear(x: Tensor) -> Tensor:
     """Linear-kernel Gram matrix ``K = X X^T`` of ``x`` ``(n, p)`` (no centring).
 
     Centre the features first (:func:`center_features`) when they may carry a large offset:
-    ``HSIC`` is invariant to the offset in exact arithmetic but not in float32.
+    HSIC is invariant to the offset in exact arithmetic but not in float32.
     """
     x = _as_2d(x, "x")
     return x @ x.T
@@ -218,9 +361,9 @@ def gram_linear(x: Tensor) -> Tensor:
 def pairwise_sq_dists(x: Tensor) -> Tensor:
     """Squared Euclidean distances ``||x_i - x_j||^2`` of the rows of ``x`` ``(n, p)``.
 
-    Computed as ``|x_i|^2 + |x_j|^2 - 2 x_i.x_j`` (one matrix product), clamped at 0 against
-    rounding, with an exact zero diagonal. The clamp keeps the gradient finite at
-    coincident points (``sqrt`` is never taken).
+    ``|x_i|^2 + |x_j|^2 - 2 x_i.x_j`` (one matrix product), clamped at 0 against rounding,
+    with an exact zero diagonal; ``sqrt`` is never taken, so the gradient stays finite at
+    coincident points.
     """
     x = _as_2d(x, "x")
     sq = (x * x).sum(dim=1)
@@ -266,15 +409,21 @@ def _median_positive(v: Tensor, sync_free: bool | None = None) -> Tensor:
 
 
 def _median_sq_dist(d2: Tensor, heuristic: str) -> Tensor:
-    _check_heuristic(heuristic)
     d2 = d2.detach()
     if heuristic == "median_all":
         return _median(d2.reshape(-1))
     n = d2.shape[0]
     iu = torch.triu_indices(n, n, offset=1, device=d2.device)
     # the median of the symmetric off-diagonal equals the median of one triangle; if all
-    # points coincide it is 0 and median_sigma falls back to 1 (K = 11^T for any bandwidth)
+    # points coincide it is 0 and the bandwidth falls back to 1 (K = 11^T for any bandwidth)
     return _median_positive(d2[iu[0], iu[1]])
+
+
+def _median_sigma(d2: Tensor, heuristic: str, scale: float) -> Tensor:
+    """:func:`median_sigma` from precomputed squared distances, options already checked."""
+    med = _median_sq_dist(d2, heuristic)
+    sigma = scale * med.sqrt()
+    return torch.where(med > 0, sigma, torch.ones_like(sigma))
 
 
 def median_sigma(
@@ -286,43 +435,26 @@ def median_sigma(
 ) -> Tensor:
     r"""RBF bandwidth from the median heuristic: ``sigma = scale * sqrt(median(D))``.
 
-    ``D`` is the set of squared pairwise distances ``||x_i - x_j||^2``:
-
-    * ``"median_nonzero"`` (default): the strictly positive off-diagonal entries (duplicate
-      points excluded),
-    * ``"median_all"``: all ``n^2`` entries including the zero diagonal (the convention of
-      Kornblith et al.'s reference code, ``sigma^2 = threshold^2 * median``).
-
-    The median of an even count is the mean of the two middle values. The result is
-    detached: the bandwidth is treated as a constant, not differentiated through. If all
-    distances are zero (every row identical) the bandwidth is 1 (the kernel is then all ones
-    whatever the bandwidth).
+    ``D`` is the set of squared pairwise distances ``||x_i - x_j||^2``: the strictly
+    positive off-diagonal ones (``"median_nonzero"``, default; duplicate points excluded) or
+    all ``n^2`` entries including the zero diagonal (``"median_all"``, the convention of
+    Kornblith et al.'s reference code). Both conventions exist in the literature
+    (docs/method.md §2), hence the option. An even count averages the two middle values.
+    The result is detached (the bandwidth is a constant, not differentiated through); if
+    all distances are zero the bandwidth is 1 (the kernel is all ones whatever it is).
 
     Args:
         x: ``(n, p)`` features (more dimensions are flattened).
         heuristic: ``"median_nonzero"`` or ``"median_all"``.
-        scale: multiplier of the median distance (``sigma_scale`` in :func:`cka`).
+        scale: multiplier of the median distance (``sigma_scale`` of :class:`CKASettings`).
         d2: precomputed :func:`pairwise_sq_dists` of ``x`` (saves a product).
 
     Returns:
         Scalar tensor ``sigma`` (detached).
     """
-    _check_heuristic(heuristic)
-    if d2 is None:
-        d2 = pairwise_sq_dists(x)
-    med = _median_sq_dist(d2, heuristic)
-    sigma = scale * med.sqrt()
-    return torch.where(med > 0, sigma, torch.ones_like(sigma))
-
-
-def _check_sigma_value(sigma: float | Tensor) -> None:
-    """A Python number must be > 0 and a tensor must hold one element (its sign is not
-    checked: that would synchronise with the device on every call)."""
-    if isinstance(sigma, Tensor):
-        if sigma.numel() != 1:
-            raise BirdkitError(f"RBF bandwidth sigma must be a single number, got a tensor of shape {tuple(sigma.shape)}.")
-    elif not isinstance(sigma, int | float) or not sigma > 0:
-        raise BirdkitError(f"RBF bandwidth sigma must be a positive number, got {sigma!r}.")
+    _check_name("median_sigma: heuristic", "sigma heuristic", heuristic, SIGMA_HEURISTICS)
+    _check_positive("median_sigma: scale", scale)
+    return _median_sigma(pairwise_sq_dists(x) if d2 is None else d2, heuristic, scale)
 
 
 def gram_rbf(
@@ -354,37 +486,50 @@ def gram_rbf(
 # --------------------------------------------------------------------------------------
 # HSIC and CKA
 # --------------------------------------------------------------------------------------
-def hsic(k: Tensor, l: Tensor, *, debiased: bool = False) -> Tensor:  # noqa: E741
-    r"""HSIC between two ``(n, n)`` Gram matrices.
+def _frob(a: Tensor, b: Tensor) -> Tensor:
+    """Frobenius inner product ``<A, B>_F`` as one BLAS dot (no temporary ``A * B``)."""
+    if a.dtype != b.dtype:
+        dt = torch.promote_types(a.dtype, b.dtype)
+        a, b = a.to(dt), b.to(dt)
+    return torch.dot(a.reshape(-1), b.reshape(-1))
 
-    Biased (Gretton et al. 2005)::
+
+def _sqnorm(a: Tensor) -> Tensor:
+    """Squared Frobenius norm ``||A||_F^2``."""
+    return _frob(a, a)
+
+
+def hsic(
+    k: Tensor,
+    l: Tensor,  # noqa: E741
+    *,
+    debiased: bool | None = None,
+    settings: CKASettings | None = None,
+) -> Tensor:
+    r"""HSIC between two ``(n, n)`` Gram matrices, the building block of CKA.
+
+    Biased (Gretton et al. 2005) and unbiased (``debiased``; Song et al. 2012, ``n >= 4``)::
 
         HSIC_0(K, L) = tr(K H L H) / (n-1)^2 = <H K H, H L H>_F / (n-1)^2
+        HSIC_1(K, L) = [tr(K~ L~) + (1^T K~ 1)(1^T L~ 1)/((n-1)(n-2)) - 2/(n-2) 1^T K~ L~ 1] / (n(n-3))
 
-    computed with ``O(n^2)`` centring (:func:`center_gram`), never an explicit ``H``.
-
-    Unbiased (``debiased=True``; Song et al. 2012), defined for ``n >= 4``::
-
-        HSIC_1(K, L) = [ tr(K~ L~) + (1^T K~ 1)(1^T L~ 1)/((n-1)(n-2))
-                         - 2/(n-2) 1^T K~ L~ 1 ] / (n (n-3))
-
-    computed as ``<U(K), U(L)>_F / (n (n-3))`` with the U-centring of
-    :func:`center_gram` (an identity; fewer cancelling terms than the formula as written).
-    It is shift-invariant (adding ``c`` or ``a_i + a_j`` to the kernel changes nothing) and
-    can be slightly negative, but ``HSIC_1(K, K) = ||U(K)||_F^2 / (n (n-3)) >= 0``, so
-    debiased CKA lies in [-1, 1] (Cauchy-Schwarz).
-
-    Gram matrices of features with a large shared offset should be formed from *centred*
-    features; centring the Gram matrix afterwards cannot recover the lost float32 digits.
+    ``HSIC_0`` uses ``O(n^2)`` centring; ``HSIC_1`` is computed as ``<U(K), U(L)>_F /
+    (n (n-3))`` with the U-centring of :func:`center_gram` (an identity with fewer
+    cancelling terms). ``HSIC_1`` is shift-invariant and can be slightly negative, but
+    ``HSIC_1(K, K) = ||U(K)||_F^2 / (n (n-3)) >= 0``, so debiased CKA lies in [-1, 1]. Form
+    the Gram matrices from centred features when they share a large offset: centring the
+    Gram matrix afterwards cannot recover lost float32 digits.
 
     Args:
         k: ``(n, n)`` Gram matrix of the first representation.
         l: ``(n, n)`` Gram matrix of the second representation.
-        debiased: unbiased estimator instead of the biased one.
+        debiased: unbiased estimator instead of the biased one (default ``False``).
+        settings: a :class:`CKASettings` whose ``debiased`` is used, instead of ``debiased``.
 
     Returns:
         Scalar tensor.
     """
+    debiased = CKASettings.resolve(settings, **({} if debiased is None else {"debiased": debiased})).debiased
     _check_square(k, "k")
     _check_square(l, "l")
     if k.shape != l.shape:
@@ -396,14 +541,13 @@ def hsic(k: Tensor, l: Tensor, *, debiased: bool = False) -> Tensor:  # noqa: E7
     return _frob(center_gram(k), center_gram(l)) / ((n - 1) ** 2)
 
 
-def cka_from_hsic(hsic_xy: Tensor, hsic_xx: Tensor, hsic_yy: Tensor, eps: float = 1e-12) -> Tensor:
+def cka_from_hsic(hsic_xy: Tensor, hsic_xx: Tensor, hsic_yy: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
     r"""CKA from its three HSIC terms: ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))``.
 
-    Negative self-terms are clamped to 0 (they cannot come from :func:`hsic`, whose
-    self-terms are squared norms ``||HKH||_F^2`` or ``||U(K)||_F^2``, but other estimators
-    of the unbiased HSIC can be slightly negative). Where ``HSIC(K, K) HSIC(L, L) <= eps^2`` (a side without variance), the result is
-    defined as 0, with a zero gradient (a gradient-safe ``where``: ``sqrt`` never sees 0).
-    ``eps`` is absolute here: the HSIC terms carry the features' scale (squared, twice).
+    Negative self-terms are clamped to 0 (other estimators of the unbiased HSIC can give
+    them; :func:`hsic` cannot). Where ``HSIC(K, K) HSIC(L, L) <= eps^2`` (a side without
+    variance) the result is defined as 0 with a zero gradient (a gradient-safe ``where``:
+    ``sqrt`` never sees 0). ``eps`` is absolute here: the terms carry the features' scale.
 
     Args:
         hsic_xy: ``HSIC(K, L)``.
@@ -443,31 +587,28 @@ def _prepare(x: Tensor, dtype: torch.dtype, rescale: bool = True) -> tuple[Tenso
     return xc / s, s, no_var
 
 
-def _frob(a: Tensor, b: Tensor) -> Tensor:
-    """Frobenius inner product ``<A, B>_F`` as one BLAS dot (no temporary ``A * B``)."""
-    if a.dtype != b.dtype:
-        dt = torch.promote_types(a.dtype, b.dtype)
-        a, b = a.to(dt), b.to(dt)
-    return torch.dot(a.reshape(-1), b.reshape(-1))
+def _feature_terms(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Biased linear terms in feature space, on centred features:
+    ``(||Y^T X||_F^2, ||X^T X||_F^2, ||Y^T Y||_F^2)``. Cost ``O(n (p1^2 + p1 p2 + p2^2))``."""
+    return _sqnorm(y.T @ x), _sqnorm(x.T @ x), _sqnorm(y.T @ y)
 
 
-def _sqnorm(a: Tensor) -> Tensor:
-    """Squared Frobenius norm ``||A||_F^2``."""
-    return _frob(a, a)
+def _gram_terms(k: Tensor, l: Tensor, centre: bool, unbiased: bool) -> tuple[Tensor, Tensor, Tensor]:  # noqa: E741
+    """``(<K', L'>_F, ||K'||_F^2, ||L'||_F^2)`` with ``K' = centred K`` (or ``K`` itself)."""
+    if centre:
+        k, l = center_gram(k, unbiased=unbiased), center_gram(l, unbiased=unbiased)  # noqa: E741
+    return _frob(k, l), _sqnorm(k), _sqnorm(l)
 
 
 def _linear_cka_feature(x: Tensor, y: Tensor, eps: float) -> Tensor:
-    """Biased linear CKA, feature-space form, on centred (scaled) features:
-    ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)``. Cost ``O(n (p1^2 + p1 p2 + p2^2))``."""
-    return cka_from_hsic(_sqnorm(y.T @ x), _sqnorm(x.T @ x), _sqnorm(y.T @ y), eps)
+    """Biased linear CKA, feature-space form, on centred (scaled) features."""
+    return cka_from_hsic(*_feature_terms(x, y), eps)
 
 
 def _linear_cka_gram(x: Tensor, y: Tensor, eps: float) -> Tensor:
     """Biased linear CKA, Gram form, on centred (scaled) features: ``X X^T`` of centred
     features is already doubly centred, so ``HSIC_0 ∝ <K, L>_F``. Cost ``O(n^2 (p1 + p2))``."""
-    k = x @ x.T
-    l = y @ y.T  # noqa: E741
-    return cka_from_hsic(_frob(k, l), _sqnorm(k), _sqnorm(l), eps)
+    return cka_from_hsic(*_gram_terms(x @ x.T, y @ y.T, centre=False, unbiased=False), eps)
 
 
 def _use_feature_form(n: int, p1: int, p2: int) -> bool:
@@ -477,20 +618,6 @@ def _use_feature_form(n: int, p1: int, p2: int) -> bool:
     return p1 * p1 + p1 * p2 + p2 * p2 <= n * (p1 + p2)
 
 
-def _cka_from_grams(k: Tensor, l: Tensor, debiased: bool, eps: float) -> Tensor:  # noqa: E741
-    kc = center_gram(k, unbiased=debiased)
-    lc = center_gram(l, unbiased=debiased)
-    return cka_from_hsic(_frob(kc, lc), _sqnorm(kc), _sqnorm(lc), eps)
-
-
-def _split_sigma(sigma: Sigma) -> tuple[float | Tensor | None, float | Tensor | None]:
-    if isinstance(sigma, tuple | list):
-        if len(sigma) != 2:
-            raise BirdkitError(f"sigma: expected a number or a pair (sigma_x, sigma_y), got {sigma!r}.")
-        return sigma[0], sigma[1]
-    return sigma, sigma
-
-
 def _rbf_gram_scaled(
     xs: Tensor, s: Tensor, sigma: float | Tensor | None, heuristic: str, scale: float
 ) -> Tensor:
@@ -498,60 +625,73 @@ def _rbf_gram_scaled(
     units of the input) is rescaled by the same ``s`` so that ``K`` is unchanged."""
     d2 = pairwise_sq_dists(xs)
     if sigma is None:
-        sig = median_sigma(xs, heuristic=heuristic, scale=scale, d2=d2)  # type: ignore[arg-type]
+        sig = _median_sigma(d2, heuristic, scale)
     else:
-        _check_sigma_value(sigma)
         sig = torch.as_tensor(sigma, dtype=xs.dtype, device=xs.device).detach().reshape(()) / s
     return torch.exp(-d2 / (2.0 * sig * sig))
 
 
-def _hsic_terms(
+def _terms(
+    xs: Tensor, ys: Tensor, sx: Tensor, sy: Tensor, st: CKASettings, *, centre_linear_gram: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The three unnormalised HSIC terms of prepared features ``xs = xc / sx``, ``ys = yc / sy``.
+
+    Biased linear: feature form when cheaper, else the Gram form; its Gram matrices of
+    centred features are already doubly centred, so they are centred again only if
+    ``centre_linear_gram``. Debiased and RBF: U- or double-centred Gram matrices.
+    """
+    n, p1, p2 = xs.shape[0], xs.shape[1], ys.shape[1]
+    if st.kernel == "linear":
+        if not st.debiased and _use_feature_form(n, p1, p2):
+            return _feature_terms(xs, ys)
+        return _gram_terms(xs @ xs.T, ys @ ys.T, centre_linear_gram or st.debiased, st.debiased)
+    sig_x, sig_y = st.sigma if isinstance(st.sigma, tuple) else (st.sigma, st.sigma)
+    k = _rbf_gram_scaled(xs, sx, sig_x, st.sigma_heuristic, st.sigma_scale)
+    l = _rbf_gram_scaled(ys, sy, sig_y, st.sigma_heuristic, st.sigma_scale)  # noqa: E741
+    return _gram_terms(k, l, True, st.debiased)
+
+
+def hsic_terms(
     x: Tensor,
     y: Tensor,
     *,
-    kernel: str = "linear",
-    debiased: bool = False,
-    sigma: Sigma = None,
-    sigma_heuristic: str = "median_nonzero",
-    sigma_scale: float = 1.0,
+    settings: CKASettings | None = None,
     dtype: torch.dtype | None = None,
+    **options: Any,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``(HSIC(K, L), HSIC(K, K), HSIC(L, L))`` of one batch, in the features' own scale.
+    r"""``(HSIC(K, L), HSIC(K, K), HSIC(L, L))`` of one batch, in the features' own scale.
 
-    Used by :class:`birdkit.evaluation.similarity.CKAMetric`, which averages these terms
-    over batches. Same conventions as :func:`cka` (centring first, autocast off, a side
-    without variance gives exact zeros) but no rescaling: the terms keep their scale
-    (biased: ``/(n-1)^2``, debiased: ``/(n(n-3))``) so batches average correctly.
-    ``dtype=None`` computes in float32 at least (float64 for float64 input).
+    Mini-batch CKA (docs/method.md §2; Nguyen, Raghu & Kornblith 2021) averages these terms
+    over batches before forming the ratio (:func:`cka_from_hsic`)::
+
+        CKA_mb = mean_b HSIC(K_b, L_b) / sqrt(mean_b HSIC(K_b, K_b) mean_b HSIC(L_b, L_b))
+
+    so, unlike :func:`cka`, the features are not rescaled: the terms keep their scale
+    (normalised by ``(n-1)^2``, or ``n(n-3)`` when debiased) and batches average correctly.
+    Same conventions otherwise (centring first, autocast off, a side without variance gives
+    exact zeros); every Gram path is centred (the linear Gram too).
+
+    Args:
+        x: ``(n, p1, ...)`` first representation.
+        y: ``(n, p2, ...)`` second representation.
+        settings: a :class:`CKASettings` (its ``eps`` is not used here).
+        dtype: computation dtype; ``None``: float32 at least (float64 for float64 input).
+        **options: :class:`CKASettings` fields as keywords, instead of ``settings``.
+
+    Returns:
+        Three scalar tensors of ``dtype``.
     """
-    _check_kernel(kernel)
-    x2 = _as_2d(x, "x")
-    y2 = _as_2d(y, "y")
-    if x2.shape[0] != y2.shape[0]:
-        raise ShapeError(
-            f"x and y must hold the same examples (same size of dim 0); got n={x2.shape[0]} "
-            f"(x shape {tuple(x.shape)}) and n={y2.shape[0]} (y shape {tuple(y.shape)})."
-        )
-    n, p1, p2 = x2.shape[0], x2.shape[1], y2.shape[1]
-    _check_n(n, debiased)
+    st = CKASettings.resolve(settings, **options)
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ConfigError(f"dtype: expected a floating torch.dtype (e.g. torch.float64) or None, got {dtype!r}.")
+    x2, y2 = _pair(x, y, st.debiased)
+    n = x2.shape[0]
     dtype = dtype or _compute_dtype(x2, y2)
-    norm = n * (n - 3) if debiased else (n - 1) ** 2
-    one = torch.ones((), dtype=dtype, device=x2.device)
+    norm = n * (n - 3) if st.debiased else (n - 1) ** 2
     with _no_autocast(x2.device):
-        xs, _, zx = _prepare(x2, dtype, rescale=False)
-        ys, _, zy = _prepare(y2, dtype, rescale=False)
-        if kernel == "linear" and not debiased and _use_feature_form(n, p1, p2):
-            xy, xx, yy = _sqnorm(ys.T @ xs), _sqnorm(xs.T @ xs), _sqnorm(ys.T @ ys)
-        else:
-            if kernel == "linear":
-                k, l = xs @ xs.T, ys @ ys.T  # noqa: E741
-            else:
-                sig_x, sig_y = _split_sigma(sigma)
-                k = _rbf_gram_scaled(xs, one, sig_x, sigma_heuristic, sigma_scale)
-                l = _rbf_gram_scaled(ys, one, sig_y, sigma_heuristic, sigma_scale)  # noqa: E741
-            kc = center_gram(k, unbiased=debiased)
-            lc = center_gram(l, unbiased=debiased)
-            xy, xx, yy = _frob(kc, lc), _sqnorm(kc), _sqnorm(lc)
+        xs, sx, zx = _prepare(x2, dtype, rescale=False)
+        ys, sy, zy = _prepare(y2, dtype, rescale=False)
+        xy, xx, yy = _terms(xs, ys, sx, sy, st, centre_linear_gram=True)
         zero = torch.zeros((), dtype=dtype, device=xs.device)
         return (
             torch.where(zx | zy, zero, xy / norm),
@@ -560,88 +700,47 @@ def _hsic_terms(
         )
 
 
-def cka(
-    x: Tensor,
-    y: Tensor,
-    *,
-    kernel: Kernel = "linear",
-    debiased: bool = False,
-    sigma: Sigma = None,
-    sigma_heuristic: SigmaHeuristic = "median_nonzero",
-    sigma_scale: float = 1.0,
-    eps: float = 1e-12,
-) -> Tensor:
+def cka(x: Tensor, y: Tensor, *, settings: CKASettings | None = None, **options: Any) -> Tensor:
     r"""Centered kernel alignment between two representations of the same ``n`` examples.
 
     ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` (Kornblith et al. 2019), with the
     biased HSIC or, when ``debiased``, the unbiased HSIC of Song et al. (2012) ("debiased
-    CKA", Nguyen, Raghu & Kornblith 2021). Biased CKA lies in [0, 1]; it is strongly biased
-    upwards for small ``n`` relative to the feature dimension (independent 512- and
-    256-dimensional Gaussian features give about 0.9 at ``n = 32``); debiased CKA is
-    close to 0 there and can be slightly negative.
+    CKA", Nguyen, Raghu & Kornblith 2021); ``1 - CKA`` is BIRD's structure loss. Biased CKA
+    lies in [0, 1] and is strongly biased upwards for small ``n`` relative to the feature
+    dimension (independent 512- and 256-dimensional Gaussian features give about 0.9 at
+    ``n = 32``); debiased CKA is close to 0 there and can be slightly negative.
 
-    Differentiable in both arguments. Choices (details in the module docstring and
-    ``docs/cka.md``):
-
-    * Inputs with more than two dimensions are flattened to ``(n, prod(rest))`` (e.g.
-      ``(n, C, H, W)`` maps; pool them first if that is what you want).
-    * Features are column-centred first; computation in float32 at least (float64 if
-      either input is float64) with autocast disabled.
-    * ``kernel="linear"``, biased: feature-space form ``||Y^T X||_F^2 / (||X^T X||_F
-      ||Y^T Y||_F)`` when ``p1^2 + p1 p2 + p2^2 <= n (p1 + p2)``, else the Gram form.
-      Debiased and RBF always use ``O(n^2)``-centred Gram matrices.
-    * ``kernel="rbf"``: ``K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2))``, each side with its
-      own bandwidth; ``sigma=None`` uses ``sigma = sigma_scale * sqrt(median squared
-      distance)`` (:func:`median_sigma`), detached (not differentiated through).
-    * A side whose rows are all identical (no variance) gives CKA = 0 with zero gradient.
+    Differentiable in both arguments. Inputs with more than two dimensions are flattened to
+    ``(n, prod(rest))``. Features are column-centred and rescaled first, computed in float32
+    at least (float64 if either input is float64) with autocast disabled; biased linear CKA
+    uses the feature form ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` when
+    ``p1^2 + p1 p2 + p2^2 <= n (p1 + p2)``, else the Gram form; RBF uses one bandwidth per
+    side (median heuristic, detached, unless ``sigma`` is given). A side whose rows are all
+    identical gives CKA = 0 with a zero gradient. Details: docs/cka.md.
 
     Args:
         x: ``(n, p1, ...)`` first representation (e.g. teacher features).
         y: ``(n, p2, ...)`` second representation (e.g. student features).
-        kernel: ``"linear"`` or ``"rbf"``.
-        debiased: use the unbiased HSIC (needs ``n >= 4``; biased needs ``n >= 2``).
-        sigma: explicit RBF bandwidth in input units: one number for both sides or a pair
-            ``(sigma_x, sigma_y)``; ``None`` for the median heuristic. Ignored for linear.
-        sigma_heuristic: ``"median_nonzero"`` (strictly positive off-diagonal squared
-            distances) or ``"median_all"`` (all ``n^2`` including the zero diagonal).
-        sigma_scale: multiplier of the median distance.
-        eps: CKA is 0 where ``sqrt(HSIC(K,K) HSIC(L,L)) <= eps``; the HSIC terms are those of
-            features rescaled to max-abs 1, so ``eps`` is scale-free here.
+        settings: a :class:`CKASettings`; ``eps`` applies to the terms of features rescaled
+            to max-abs 1 (scale-free), :data:`DEFAULT_EPS` where it is ``None``.
+        **options: :class:`CKASettings` fields as keywords (``kernel``, ``debiased``,
+            ``sigma``, ``sigma_heuristic``, ``sigma_scale``, ``eps``), instead of
+            ``settings``.
 
     Returns:
         Scalar tensor (float32, or float64 for float64 input).
 
     Raises:
-        ShapeError: ``x`` and ``y`` disagree on ``n``, ``n`` is too small, or an input is
-            not at least 2-D.
-        UnknownNameError: unknown ``kernel`` or ``sigma_heuristic``.
+        ShapeError: ``x`` and ``y`` disagree on ``n``, ``n`` is too small (2, debiased 4),
+            or an input is not at least 2-D.
+        UnknownNameError: unknown ``kernel``, ``sigma_heuristic`` or option name.
+        ConfigError: an option out of range, or both ``settings`` and options.
     """
-    _check_kernel(kernel)
-    if kernel == "rbf" and sigma is None:
-        _check_heuristic(sigma_heuristic)
-    x2 = _as_2d(x, "x")
-    y2 = _as_2d(y, "y")
-    if x2.shape[0] != y2.shape[0]:
-        raise ShapeError(
-            f"x and y must hold the same examples (same size of dim 0); got n={x2.shape[0]} "
-            f"(x shape {tuple(x.shape)}) and n={y2.shape[0]} (y shape {tuple(y.shape)})."
-        )
-    n, p1, p2 = x2.shape[0], x2.shape[1], y2.shape[1]
-    _check_n(n, debiased)
+    st = CKASettings.resolve(settings, **options)
+    x2, y2 = _pair(x, y, st.debiased)
     dtype = _compute_dtype(x2, y2)
     with _no_autocast(x2.device):
         xs, sx, zx = _prepare(x2, dtype)
         ys, sy, zy = _prepare(y2, dtype)
-        if kernel == "linear":
-            if debiased:
-                out = _cka_from_grams(xs @ xs.T, ys @ ys.T, True, eps)
-            elif _use_feature_form(n, p1, p2):
-                out = _linear_cka_feature(xs, ys, eps)
-            else:
-                out = _linear_cka_gram(xs, ys, eps)
-        else:
-            sig_x, sig_y = _split_sigma(sigma)
-            k = _rbf_gram_scaled(xs, sx, sig_x, sigma_heuristic, sigma_scale)
-            l = _rbf_gram_scaled(ys, sy, sig_y, sigma_heuristic, sigma_scale)  # noqa: E741
-            out = _cka_from_grams(k, l, debiased, eps)
+        out = cka_from_hsic(*_terms(xs, ys, sx, sy, st, centre_linear_gram=False), st.eps_or(DEFAULT_EPS))
         return torch.where(zx | zy, torch.zeros_like(out), out)
