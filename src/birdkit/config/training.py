@@ -13,7 +13,7 @@ __all__ = ["AugmentConfig", "OptimConfig", "TrainConfig"]
 
 class OptimConfig(StrictModel):
     """Optimiser and schedule. Defaults: the BIRD authors' (SGD lr 0.005, momentum 0.9,
-    weight decay 5e-4, cosine stepped per iteration; docs/method.md §3)."""
+    weight decay 5e-4, cosine stepped per iteration; docs/method.md §1)."""
 
     name: Literal["sgd", "adamw"] = "sgd"
     lr: float = Field(0.005, gt=0)
