@@ -24,6 +24,7 @@ from birdkit.corruptions.materialize import (
     set_dir,
 )
 from birdkit.errors import BirdkitError, DataNotFoundError, UnknownNameError
+from birdkit.io import TEMP_PREFIX
 
 NOISE, DIM = "_fake_noise", "_fake_dim"
 NAMES = [NOISE, DIM]
@@ -175,12 +176,12 @@ def test_interrupted_run_resumes_to_identical_outputs(tmp_path):
     root = set_dir(out, "fake", "test")
     assert len(read_manifest(out, "fake", "test")["files"]) == 4
     # a crash in the middle of a write leaves a temporary file; the next run removes it
-    (root / DIM / ".s3.safetensors.tmp-123-abcdef12").write_bytes(b"partial")
+    (root / DIM / f".s3.safetensors.{TEMP_PREFIX}123-abcdef12").write_bytes(b"partial")
 
     _, events = _run(ds, out, severities=[1, 2, 3])
     statuses = [e.status for e in events if e.kind == "file_done"]
     assert statuses == ["reused"] * 4 + ["built"] * 2
-    assert not list(root.rglob(".*.tmp-*"))
+    assert not list(root.rglob(f".*.{TEMP_PREFIX}*"))
     ref_files = {p.relative_to(ref_root): p.read_bytes() for p in _files(ref_root)}
     new_files = {p.relative_to(root): p.read_bytes() for p in _files(root)}
     assert ref_files == new_files

@@ -8,6 +8,7 @@ them, and compared with birdkit's batched torch versions.
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from birdkit.corruptions import corrupt, corruption_params
+from birdkit.corruptions import _ops, corrupt, corruption_params
 from birdkit.corruptions import blur as B
 from birdkit.corruptions._base import CORRUPTIONS, FAMILIES, BatchRNG
 
@@ -208,10 +209,10 @@ def test_damage_grows_with_severity(name, family, family_images):
         (corrupt(x, name, s, seed=0, family=family) - x).abs().mean().item() for s in range(1, 6)
     ]
     keys = [_key(name, corruption_params(name, s, family)) for s in range(1, 6)]
-    monotone = all(all(b >= a for a, b in zip(k0, k1)) for k0, k1 in zip(keys, keys[1:]))
+    monotone = all(all(b >= a for a, b in zip(k0, k1, strict=True)) for k0, k1 in itertools.pairwise(keys))
     assert dmg[4] > dmg[0] * 1.05, (name, family, dmg)
     if family == "mnist":  # birdkit's own table is designed to make damage grow at every step
-        assert all(b > a for a, b in zip(dmg, dmg[1:])), (name, family, dmg)
+        assert all(b > a for a, b in itertools.pairwise(dmg)), (name, family, dmg)
     elif monotone:
         for s in range(4):
             if keys[s + 1] != keys[s]:
@@ -293,8 +294,9 @@ def _all_params(name):
 def test_gaussian_blur_equals_scipy_and_skimage(rgb32, fashion):
     for fam, sigma in _all_params("gaussian_blur"):
         for x in (rgb32[:2], fashion[:2]):
-            y = corrupt(x, "gaussian_blur", 1 + CORRUPTIONS.meta("gaussian_blur")["params"][fam].index(sigma), family=fam)
-            for img, out in zip(x, y):
+            sev = 1 + CORRUPTIONS.meta("gaussian_blur")["params"][fam].index(sigma)
+            y = corrupt(x, "gaussian_blur", sev, family=fam)
+            for img, out in zip(x, y, strict=True):
                 ref = ndi.gaussian_filter(img.double().numpy(), (0, sigma, sigma), mode="nearest", truncate=4.0)
                 np.testing.assert_allclose(out.numpy(), np.clip(ref, 0, 1), atol=2e-6)
                 ref_sk = skf.gaussian(_hwc(img), sigma=sigma, channel_axis=-1)  # the reference call
@@ -319,13 +321,13 @@ def test_defocus_blur_equals_cv2_disk_filter(rgb32, fashion):
     odd = _smooth(1, 3, 9, 12, 1.0, seed=9)  # kernel larger than the image: repeated reflection
     for fam, p in _all_params("defocus_blur"):
         k = _reference_disk(*p).astype(np.float64)
-        ours = B.disk_kernel(*p)
+        ours = _ops.disk_kernel(*p)
         m = (k.shape[0] - ours.shape[0]) // 2
         np.testing.assert_allclose(ours, k[m : k.shape[0] - m, m : k.shape[0] - m], atol=1e-7)
         assert np.abs(k).sum() == pytest.approx(np.abs(ours).sum(), abs=1e-6)  # only zeros trimmed
         for x in (rgb32[:2], fashion[:2], odd):
             y = B.defocus_blur(x, p, None)
-            for img, out in zip(x, y):
+            for img, out in zip(x, y, strict=True):
                 ref = np.stack([cv2.filter2D(ch.double().numpy(), -1, k) for ch in img])
                 np.testing.assert_allclose(out.numpy(), np.clip(ref, 0, 1), atol=2e-6, err_msg=str((fam, p)))
 
@@ -344,7 +346,7 @@ def test_zoom_blur_equals_reference(family_images):
     for fam, zooms in _all_params("zoom_blur"):
         x = family_images[fam][:2]
         y = B.zoom_blur(x, zooms, None)
-        for img, out in zip(x, y):
+        for img, out in zip(x, y, strict=True):
             im = _hwc(img)
             ref = (im + sum(_reference_clipped_zoom(im, z) for z in zooms)) / (len(zooms) + 1)
             np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), np.clip(ref, 0, 1), atol=2e-6)
@@ -370,23 +372,23 @@ def _reference_motion_blur(x, radius, sigma, angle):
 def test_motion_blur_equals_imagemagick_kernel_and_grouped_conv(rgb32):
     x = rgb32[:4]
     angles = torch.tensor([-45.0, -12.3, 0.0, 44.9], dtype=torch.float64)
-    for fam, (r, s) in _all_params("motion_blur"):
-        y = B.apply_motion_blur(x, r, s, angles)
-        for img, out, a in zip(x, y, angles.tolist()):
+    for _fam, (r, s) in _all_params("motion_blur"):
+        y = _ops.motion_blur(x, r, s, angles)
+        for img, out, a in zip(x, y, angles.tolist(), strict=True):
             ref = _reference_motion_blur(_hwc(img), r, s, a)
             np.testing.assert_allclose(out.permute(1, 2, 0).numpy(), ref, atol=2e-6)
     # Same as a grouped convolution with a dense per-image line kernel.
     r, s = 9, 2.5
-    dy, dx, w = B.motion_blur_offsets(r, s, angles)
+    w, dy, dx = _ops.motion_blur_taps(r, s, angles)
     p = 2 * r
     kern = torch.zeros(4, 2 * p + 1, 2 * p + 1)
     for n in range(4):
-        for i, wt in enumerate(w):
+        for i, wt in enumerate(w.tolist()):
             kern[n, p + dy[n, i], p + dx[n, i]] += wt
     weight = kern.repeat_interleave(3, 0)[:, None]
     xp = torch.nn.functional.pad(x.reshape(1, 12, 32, 32), (p, p, p, p), mode="replicate")
     conv = torch.nn.functional.conv2d(xp, weight, groups=12).reshape(4, 3, 32, 32)
-    torch.testing.assert_close(B.apply_motion_blur(x, r, s, angles), conv, atol=2e-6, rtol=0)
+    torch.testing.assert_close(_ops.motion_blur(x, r, s, angles), conv, atol=2e-6, rtol=0)
 
 
 def test_motion_blur_angles_are_per_image_within_45_degrees():
@@ -442,7 +444,7 @@ def test_glass_blur_equals_reference_with_same_offsets(family_images):
         for sigma, d, its in CORRUPTIONS.meta("glass_blur")["params"][fam]:
             y = B.glass_blur(x, (sigma, d, its), BatchRNG(seeds))
             offs = BatchRNG(seeds).randint(-d, d, its, (h - 2 * d) * (w - 2 * d), 2).numpy()
-            for img, out, o in zip(x, y, offs):
+            for img, out, o in zip(x, y, offs, strict=True):
                 u8 = np.uint8(skf.gaussian(_hwc(img), sigma=sigma, channel_axis=-1) * 255)
                 ref = np.clip(skf.gaussian(_reference_sweep(u8, d, o) / 255.0, sigma=sigma, channel_axis=-1), 0, 1)
                 diff = np.abs(out.permute(1, 2, 0).numpy() - ref)

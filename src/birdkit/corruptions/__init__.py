@@ -1,8 +1,9 @@
 """Image corruptions: the 15 ImageNet-C training corruptions and the 4 held-out ones.
 
 ``corrupt(images, name, severity, seed=..., indices=...)`` applies one corruption to a batch,
-deterministically per image. Severity tables are kept per family of image size (method.md §3:
-CIFAR-10-C is milder than ImageNet-C; 28 px grayscale has birdkit's own table).
+deterministically per image. Severity tables are kept per family of image size (CIFAR-10-C is
+milder than ImageNet-C; 28 px grayscale has birdkit's own table): see ``docs/corruptions.md``.
+The filters all corruptions share are in :mod:`birdkit.corruptions._ops`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from birdkit.corruptions import _base
+# Importing the implementation modules (blur, digital, noise, weather) registers the corruptions.
+from birdkit.corruptions import _base, blur, digital, noise, weather  # noqa: F401
 from birdkit.corruptions._base import (
     ALL_CORRUPTIONS,
     CORRUPTIONS,
@@ -24,9 +26,6 @@ from birdkit.corruptions._base import (
     default_family,
     image_seed,
 )
-
-# Importing the implementation modules registers the corruptions.
-from birdkit.corruptions import noise, blur, weather, digital  # noqa: E402,F401
 
 __all__ = [
     "ALL_CORRUPTIONS", "FAMILIES", "HELDOUT_CORRUPTIONS", "SEVERITIES", "TRAIN_CORRUPTIONS",

@@ -41,7 +41,7 @@ TRAIN_CORRUPTIONS: tuple[str, ...] = (
     "snow", "frost", "fog", "brightness",
     "contrast", "elastic_transform", "pixelate", "jpeg_compression",
 )
-#: The 4 held-out corruptions, never seen in training or model selection (BIRD, method.md §3).
+#: The 4 held-out corruptions, never seen in training or model selection (BIRD; see docs/corruptions.md).
 HELDOUT_CORRUPTIONS: tuple[str, ...] = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 ALL_CORRUPTIONS: tuple[str, ...] = TRAIN_CORRUPTIONS + HELDOUT_CORRUPTIONS
 
@@ -95,6 +95,11 @@ def image_seed(seed: int, index: int, name: str, severity: int) -> int:
     return int.from_bytes(h, "little") >> 1
 
 
+#: XOR-ed into an image's seed for its NumPy stream, so that the NumPy and torch streams of one
+#: image differ (any fixed constant would do; this one is the multiplier of ``java.util.Random``).
+NUMPY_STREAM_SALT = 0x5DEECE66D
+
+
 class BatchRNG:
     """Independent random streams, one per image of a batch.
 
@@ -121,7 +126,7 @@ class BatchRNG:
     @property
     def np_generators(self) -> list[np.random.Generator]:
         if self._np is None:
-            self._np = [np.random.default_rng(s ^ 0x5DEECE66D) for s in self.seeds]
+            self._np = [np.random.default_rng(s ^ NUMPY_STREAM_SALT) for s in self.seeds]
         return self._np
 
     def _stack(self, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
@@ -135,14 +140,22 @@ class BatchRNG:
         """Uniform [0, 1) draws of shape ``(N, *shape)``."""
         return self._stack(lambda g: torch.rand(shape, generator=g))
 
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Standard normal draws of the shape of the batch ``x`` (one image per stream), on its
+        device and dtype: independent noise per pixel and channel."""
+        return self.randn(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
+
+    def rand_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Uniform [0, 1) draws of the shape of the batch ``x``, on its device and dtype."""
+        return self.rand(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
+
     def randint(self, low: int, high: int, *shape: int) -> torch.Tensor:
         return self._stack(lambda g: torch.randint(low, high, shape, generator=g))
 
     def poisson(self, rates: torch.Tensor) -> torch.Tensor:
         """Poisson draws with per-element ``rates`` of shape ``(N, ...)``."""
-        return torch.stack([torch.poisson(r.cpu(), generator=g) for r, g in zip(rates, self.generators)]).to(
-            self.device
-        )
+        draws = [torch.poisson(r.cpu(), generator=g) for r, g in zip(rates, self.generators, strict=True)]
+        return torch.stack(draws).to(self.device)
 
 
 def check_images(x: torch.Tensor) -> None:

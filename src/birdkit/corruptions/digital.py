@@ -1,15 +1,17 @@
 """Digital corruptions: brightness, contrast, elastic_transform, pixelate, jpeg_compression,
 saturate (Hendrycks & Dietterich 2019).
 
-Reference: D. Hendrycks and T. Dietterich, "Benchmarking Neural Network Robustness to Common
-Corruptions and Perturbations", ICLR 2019; code github.com/hendrycks/robustness,
-``ImageNet-C/create_c/make_{imagenet,cifar,tinyimagenet}_c.py`` (the ``imagenet``, ``cifar`` and
-``tinyimagenet`` tables below are copied from those files). The ``mnist`` tables (28 px
-grayscale) are birdkit's own; the rationale is in ``docs/corruptions_weather_digital.md``.
+Torch versions of the digital corruptions of D. Hendrycks and T. Dietterich, "Benchmarking
+Neural Network Robustness to Common Corruptions and Perturbations", ICLR 2019; the ``imagenet``,
+``cifar`` and ``tinyimagenet`` tables are copied from the paper's ``make_imagenet_c.py``,
+``make_cifar_c.py`` and ``make_tinyimagenet_c.py``. The ``mnist`` tables (28 px grayscale) are
+birdkit's own; the rationale and the differences to the reference are in
+``docs/corruptions_weather_digital.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import torch
@@ -22,6 +24,14 @@ from birdkit.corruptions._base import BatchRNG, register_corruption
 # --------------------------------------------------------------------------------------------
 # brightness, contrast, saturate
 # --------------------------------------------------------------------------------------------
+
+def _map_hsv(x: torch.Tensor, channel: int, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """RGB images with one HSV channel (0 = H, 1 = S, 2 = V) replaced by ``clip(fn(channel))``,
+    as the reference's ``skimage.color.rgb2hsv`` / ``hsv2rgb`` round trip."""
+    hsv = _ops.rgb_to_hsv(x)
+    hsv[:, channel : channel + 1] = fn(hsv[:, channel : channel + 1]).clamp(0.0, 1.0)
+    return _ops.hsv_to_rgb(hsv).clamp_(0.0, 1.0)
+
 
 _BRIGHTNESS = {
     "imagenet": (0.1, 0.2, 0.3, 0.4, 0.5),
@@ -39,9 +49,7 @@ def brightness(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
     For 1-channel images ``clip(x + c)``, which is the same operation (gray has S = 0)."""
     if x.shape[1] == 1:
         return (x + c).clamp_(0.0, 1.0)
-    hsv = _ops.rgb_to_hsv(x)
-    hsv = torch.cat((hsv[:, :2], (hsv[:, 2:] + c).clamp(0.0, 1.0)), dim=1)
-    return _ops.hsv_to_rgb(hsv).clamp_(0.0, 1.0)
+    return _map_hsv(x, 2, lambda v: v + c)
 
 
 _CONTRAST = {
@@ -92,9 +100,7 @@ def saturate(x: torch.Tensor, c: tuple, rng: BatchRNG) -> torch.Tensor:
         vs = torch.where(v > 0, v, torch.ones_like(v))
         s = (1.0 - x / vs) * k + o
         return (v * (1.0 - s.clamp(0.0, 1.0))).clamp_(0.0, 1.0)
-    hsv = _ops.rgb_to_hsv(x)
-    hsv = torch.cat((hsv[:, :1], (hsv[:, 1:2] * k + o).clamp(0.0, 1.0), hsv[:, 2:]), dim=1)
-    return _ops.hsv_to_rgb(hsv).clamp_(0.0, 1.0)
+    return _map_hsv(x, 1, lambda sat: sat * k + o)
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +137,10 @@ _ELASTIC = {
 }
 
 
+#: Floor of |det| of the control-point matrix (three collinear jittered points).
+_MIN_DET = 1e-12
+
+
 def _affine_inverse(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
     """The ``(N, 2, 3)`` affine maps sending the three points ``p2[n]`` to ``p1`` (float64):
     ``cv2.getAffineTransform(p1, p2)`` inverted, i.e. the map ``cv2.warpAffine`` samples with."""
@@ -147,7 +157,7 @@ def _affine_inverse(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
          b * f - c * e, -(a * f - c * d), a * e - b * d), dim=1,
     ).view(n, 3, 3)
     det = a * co[:, 0, 0] + b * co[:, 0, 1] + c * co[:, 0, 2]
-    det = torch.where(det.abs() < 1e-12, torch.full_like(det, 1e-12), det)  # collinear draw
+    det = torch.where(det.abs() < _MIN_DET, torch.full_like(det, _MIN_DET), det)  # collinear draw
     inv = co.transpose(1, 2) / det[:, None, None]  # inv(m)
     # A @ [x, y, 1]^T = p1 for the three points:  A = p1^T @ inv(m)^T
     return torch.matmul(p1.t().unsqueeze(0).expand(n, 2, 3), inv.transpose(1, 2))

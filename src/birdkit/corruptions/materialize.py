@@ -14,7 +14,8 @@ entry per finished file (path, SHA-256, byte size, shape, the severity-table ent
 
 Robustness contract:
 
-* every write is atomic (temporary file in the same folder, then :func:`os.replace`);
+* every write is atomic (:func:`birdkit.io.atomic_path`: a temporary file in the same folder,
+  moved over the target when complete);
 * the manifest is rewritten after each finished file, so an interrupted run resumes where it
   stopped and never trusts a file the manifest does not vouch for;
 * a file is reused only if its manifest entry matches the requested parameters and its bytes
@@ -37,9 +38,7 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,9 @@ from birdkit.corruptions import (
     corruption_params,
     default_family,
 )
-from birdkit.errors import BirdkitError, DataNotFoundError, ShapeError
+from birdkit.data import as_tensors, create_dataset
+from birdkit.errors import BirdkitError, DataNotFoundError, IntegrityError, ShapeError
+from birdkit.io import TEMP_PREFIX, jsonable, read_json, sha256_bytes, sha256_file, utc_now, write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,6 @@ __all__ = [
     "read_manifest",
     "set_dir",
 ]
-
-
-from birdkit.errors import IntegrityError  # noqa: E402  (re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,63 +124,26 @@ def _rel(corruption: str, severity: int) -> str:
 
 # --------------------------------------------------------------------------- helpers
 
-
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+#: The temporaries :func:`birdkit.io.atomic_path` names ``.<target>.<TEMP_PREFIX>...``, in the
+#: set folder and in its corruption folders.
+_TEMPORARIES = (f".*.{TEMP_PREFIX}*", f"*/.*.{TEMP_PREFIX}*")
 
 
 def _remove_stale_temporaries(root: Path) -> None:
-    """Remove temporary files left by a killed run (only our own ``.<name>.tmp-*`` pattern)."""
+    """Remove the temporary files a killed run left in a set folder (only birdkit.io's
+    ``.<name>.<TEMP_PREFIX>...`` pattern)."""
     if not root.is_dir():
         return
-    for tmp in list(root.glob(".*.tmp-*")) + list(root.glob("*/.*.tmp-*")):
+    for tmp in [p for pattern in _TEMPORARIES for p in root.glob(pattern)]:
         with contextlib.suppress(OSError):
             tmp.unlink()
             log.debug("removed stale temporary %s", tmp)
 
 
-def _jsonable(obj: Any) -> Any:
-    """A JSON-friendly copy of a severity-table entry (tuples -> lists, NumPy -> Python)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return repr(obj)
-
-
 def _params_key(corruption: str, severity: int, family: str) -> str:
-    return json.dumps(_jsonable(corruption_params(corruption, severity, family)), sort_keys=True)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    """The severity-table entry as canonical JSON (tuples as lists; anything else as its repr)."""
+    entry = corruption_params(corruption, severity, family)
+    return json.dumps(jsonable(entry, f"{corruption} severity {severity}", strict=False), sort_keys=True)
 
 
 @contextlib.contextmanager
@@ -216,8 +177,6 @@ def _quantize(x: torch.Tensor, rounding: str) -> torch.Tensor:
 
 def _open_dataset(name: str, split: str, root: str | os.PathLike[str] | None) -> Any:
     """Open a dataset by name (tests replace this hook to avoid disk data)."""
-    from birdkit.data import create_dataset
-
     return create_dataset(name, split=split, root=root)
 
 
@@ -228,16 +187,7 @@ def _dataset_arrays(ds: Any) -> tuple[torch.Tensor, torch.Tensor]:
     elif hasattr(ds, "images") and hasattr(ds, "targets"):
         images, labels = ds.images, ds.targets
     else:
-        try:
-            from birdkit.data import as_tensors
-        except ImportError:  # pragma: no cover - birdkit.data always ships as_tensors
-            as_tensors = None
-        if as_tensors is not None:
-            images, labels = as_tensors(ds)
-        else:  # pragma: no cover
-            pairs = [ds[i] for i in range(len(ds))]
-            images = torch.stack([torch.as_tensor(p[0]) for p in pairs])
-            labels = torch.as_tensor([int(p[1]) for p in pairs])
+        images, labels = as_tensors(ds)
     images = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
     labels = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -317,7 +267,7 @@ def read_manifest(out_dir: str | os.PathLike[str], dataset: str, split: str) -> 
     """The manifest of a set, as a dict. Raises :class:`DataNotFoundError` if there is none."""
     path = set_dir(out_dir, dataset, split) / MANIFEST
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except FileNotFoundError:
         raise DataNotFoundError(
             f"No corrupted set at {path.parent} (no {MANIFEST}). Build it with: "
@@ -328,12 +278,12 @@ def read_manifest(out_dir: str | os.PathLike[str], dataset: str, split: str) -> 
 
 
 def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
-    manifest["updated"] = _now()
+    manifest["updated"] = utc_now()
     order = {n: i for i, n in enumerate(ALL_CORRUPTIONS)}
     manifest["files"] = sorted(
         manifest["files"], key=lambda e: (order.get(e["corruption"], len(order)), e["corruption"], e["severity"])
     )
-    _atomic_write_bytes(root / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    write_json(root / MANIFEST, manifest, indent=1)
 
 
 _SET_KEYS = ("format_version", "dataset", "split", "seed", "family", "rounding", "image_shape", "num_images",
@@ -345,7 +295,7 @@ def _existing_manifest(root: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        m = json.loads(path.read_text())
+        m = read_json(path)
     except (OSError, json.JSONDecodeError) as e:
         log.warning("ignoring unreadable manifest %s (%s); every file will be rebuilt", path, e)
         return None
@@ -368,7 +318,7 @@ def _valid_entry(root: Path, entry: dict[str, Any] | None, params: str, shape: l
         return "file missing"
     if path.stat().st_size != entry.get("bytes"):
         return "size differs from manifest"
-    if verify and _sha256_file(path) != entry.get("sha256"):
+    if verify and sha256_file(path) != entry.get("sha256"):
         return "checksum differs from manifest"
     return None
 
@@ -478,7 +428,7 @@ def materialize(
 
     manifest: dict[str, Any] = dict(wanted)
     manifest["birdkit_version"] = birdkit.__version__
-    manifest["created"] = old.get("created", _now()) if old else _now()
+    manifest["created"] = old.get("created", utc_now()) if old else utc_now()
     manifest["files"] = list(old["files"]) if old else []
     entries = {e["path"]: e for e in manifest["files"]}
 
@@ -520,7 +470,7 @@ def materialize(
             # One metadata key: safetensors writes its metadata map in hash order, so several keys
             # would make the bytes (and the checksum) differ from run to run.
             data = st_save({"images": out, "labels": labels}, metadata={"birdkit": json.dumps(meta, sort_keys=True)})
-            _atomic_write_bytes(path, data)
+            write_bytes(path, data)
             seconds = time.perf_counter() - t0
             entry = {
                 "path": rel,
@@ -529,9 +479,9 @@ def materialize(
                 "params": params,
                 "shape": shape,
                 "bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha256": sha256_bytes(data),
                 "seconds": round(seconds, 3),
-                "created": _now(),
+                "created": utc_now(),
             }
             manifest["files"].append(entry)
             entries[rel] = entry
@@ -575,8 +525,10 @@ def load_corrupted(
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise IntegrityError(f"{path} is listed in the manifest but missing; rerun `birdkit corrupt` to rebuild it") from None
-    if len(data) != entry["bytes"] or (verify and hashlib.sha256(data).hexdigest() != entry["sha256"]):
+        raise IntegrityError(
+            f"{path} is listed in the manifest but missing; rerun `birdkit corrupt` to rebuild it"
+        ) from None
+    if len(data) != entry["bytes"] or (verify and sha256_bytes(data) != entry["sha256"]):
         raise IntegrityError(
             f"{path} does not match its manifest entry (truncated or modified); rerun `birdkit corrupt` "
             "with the same arguments to rebuild it"

@@ -1,16 +1,14 @@
 """Noise corruptions: gaussian, shot, impulse (training) and speckle noise (held out).
 
-Torch re-implementations of the noise corruptions of ImageNet-C (Hendrycks & Dietterich,
-"Benchmarking Neural Network Robustness to Common Corruptions and Perturbations", ICLR 2019;
-reference code ``hendrycks/robustness``, ``ImageNet-C/create_c/make_{imagenet,cifar,
-tinyimagenet}_c.py``). The noise is drawn per image from that image's own stream of the
-:class:`~birdkit.corruptions._base.BatchRNG` (never from the global torch generator), so the
-result depends only on ``(seed, image index, corruption, severity)``. Noise is independent per
-pixel and per channel, as in the reference.
+Torch versions of the noise corruptions of ImageNet-C (Hendrycks & Dietterich, "Benchmarking
+Neural Network Robustness to Common Corruptions and Perturbations", ICLR 2019). The noise is
+independent per pixel and channel, as in the reference, and drawn from each image's own stream
+of the :class:`~birdkit.corruptions._base.BatchRNG` (never from a global generator), so it
+depends only on ``(seed, image index, corruption, severity)``.
 
-The ``mnist`` tables take the ImageNet-C values: the noise parameters are per pixel, so they
-do not depend on image size, and on high-contrast 28-px grayscale digits and garments the
-milder CIFAR-10-C values barely change the images (see ``docs/corruptions_noise_blur.md``).
+The ``mnist`` tables take the ImageNet-C values: the noise parameters are per pixel, so they do
+not depend on image size, and on high-contrast 28-px grayscale images the milder CIFAR-10-C
+values barely change them (``docs/corruptions_noise_blur.md``).
 """
 
 from __future__ import annotations
@@ -32,21 +30,9 @@ __all__ = ["gaussian_noise", "impulse_noise", "shot_noise", "speckle_noise"]
     },
 )
 def gaussian_noise(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
-    """Additive Gaussian noise (Hendrycks & Dietterich 2019): ``clip(x + N(0, c^2), 0, 1)``.
-
-    Same operation as the reference; the noise comes from ``rng.randn``. No difference to the
-    reference beyond float32 arithmetic and the random generator.
-
-    Args:
-        x: images ``(N, C, H, W)`` in [0, 1].
-        c: noise standard deviation.
-        rng: per-image random streams.
-
-    Returns:
-        The noisy images in [0, 1].
-    """
-    noise = rng.randn(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
-    return x.add(noise, alpha=float(c)).clamp_(0.0, 1.0)
+    """Additive Gaussian noise ``clip(x + c N(0, 1), 0, 1)`` (Hendrycks & Dietterich 2019); no
+    difference to the reference beyond float32 arithmetic and the generator."""
+    return x.add(rng.randn_like(x), alpha=float(c)).clamp_(0.0, 1.0)
 
 
 @register_corruption(
@@ -59,22 +45,12 @@ def gaussian_noise(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
     },
 )
 def shot_noise(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
-    """Poisson (shot) noise (Hendrycks & Dietterich 2019): ``clip(Poisson(c x) / c, 0, 1)``.
+    """Poisson (shot) noise ``clip(Poisson(c x) / c, 0, 1)`` (Hendrycks & Dietterich 2019).
 
-    ``c`` is the photon count of a white pixel: smaller ``c`` is stronger noise (mean ``x``,
-    variance ``x / c``). Same operation as the reference; draws come from ``rng.poisson``.
-
-    Args:
-        x: images ``(N, C, H, W)`` in [0, 1].
-        c: photon count scale (> 0).
-        rng: per-image random streams.
-
-    Returns:
-        The noisy images in [0, 1].
-    """
+    ``c`` is the photon count of a white pixel (mean ``x``, variance ``x / c``: smaller ``c`` is
+    stronger noise); the draws come from ``rng.poisson``."""
     c = float(c)
-    counts = rng.poisson(x * c).to(device=x.device, dtype=x.dtype)
-    return counts.div_(c).clamp_(0.0, 1.0)
+    return rng.poisson(x * c).to(device=x.device, dtype=x.dtype).div_(c).clamp_(0.0, 1.0)
 
 
 @register_corruption(
@@ -87,30 +63,16 @@ def shot_noise(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
     },
 )
 def impulse_noise(x: torch.Tensor, amount: float, rng: BatchRNG) -> torch.Tensor:
-    """Salt-and-pepper noise (Hendrycks & Dietterich 2019).
+    """Salt-and-pepper noise (Hendrycks & Dietterich 2019): each value is replaced with
+    probability ``amount``, half of the time by 0 and half by 1; one uniform draw ``u`` per value
+    decides (``u < amount / 2`` -> 0, ``amount / 2 <= u < amount`` -> 1). This is the distribution
+    of ``skimage.util.random_noise(x, mode='s&p', amount=amount)`` in current scikit-image.
 
-    Each value (pixel and channel independently) is replaced with probability ``amount``,
-    half of the time by 0 (pepper) and half by 1 (salt); this is the distribution of the
-    reference ``skimage.util.random_noise(x, mode='s&p', amount=amount)`` (salt_vs_pepper 0.5)
-    in current scikit-image. One uniform draw per value from ``rng.rand`` decides:
-    ``u < amount / 2`` -> 0, ``amount / 2 <= u < amount`` -> 1.
-
-    Difference to the reference: the scikit-image release that produced ImageNet-C and
-    CIFAR-10-C (0.13/0.14) placed ``ceil(amount * size / 2)`` salt and as many pepper values at
-    coordinates drawn with ``randint(0, dim - 1)`` per axis, with replacement: the last row,
-    last column and last channel (blue) were never hit, and the replaced fraction was slightly
-    below ``amount``. That artefact is not reproduced.
-
-    Args:
-        x: images ``(N, C, H, W)`` in [0, 1].
-        amount: fraction of values replaced.
-        rng: per-image random streams.
-
-    Returns:
-        The noisy images in [0, 1].
-    """
+    Difference: the scikit-image release that made ImageNet-C and CIFAR-10-C (0.13/0.14) placed
+    a fixed count of salt and pepper values at coordinates that never hit the last row, column or
+    channel, slightly below ``amount`` in all; that artefact is not reproduced."""
     a = float(amount)
-    u = rng.rand(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
+    u = rng.rand_like(x)
     out = x.clone()
     out[u < a] = 1.0
     out[u < 0.5 * a] = 0.0
@@ -127,18 +89,7 @@ def impulse_noise(x: torch.Tensor, amount: float, rng: BatchRNG) -> torch.Tensor
     },
 )
 def speckle_noise(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
-    """Multiplicative (speckle) noise (Hendrycks & Dietterich 2019): ``clip(x + x N(0, c^2), 0, 1)``.
-
-    Same operation as the reference; the noise comes from ``rng.randn``. Black pixels stay
-    black.
-
-    Args:
-        x: images ``(N, C, H, W)`` in [0, 1].
-        c: standard deviation of the multiplicative noise.
-        rng: per-image random streams.
-
-    Returns:
-        The noisy images in [0, 1].
-    """
-    noise = rng.randn(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
-    return x.addcmul(x, noise, value=float(c)).clamp_(0.0, 1.0)
+    """Multiplicative (speckle) noise ``clip(x + c x N(0, 1), 0, 1)`` (Hendrycks & Dietterich
+    2019): black pixels stay black. No difference to the reference beyond float32 arithmetic and
+    the generator."""
+    return x.addcmul(x, rng.randn_like(x), value=float(c)).clamp_(0.0, 1.0)

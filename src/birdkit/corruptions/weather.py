@@ -1,10 +1,10 @@
 """Weather corruptions: snow, frost, fog, spatter (Hendrycks & Dietterich 2019).
 
-Reference: D. Hendrycks and T. Dietterich, "Benchmarking Neural Network Robustness to Common
-Corruptions and Perturbations", ICLR 2019; code github.com/hendrycks/robustness,
-``ImageNet-C/create_c/make_{imagenet,cifar,tinyimagenet}_c.py`` (the ``imagenet``, ``cifar`` and
-``tinyimagenet`` tables below are copied from those files), and the ``imagecorruptions`` package
-(Michaelis et al. 2019), whose re-implementation of ImageMagick's motion blur is followed.
+Torch versions of the weather corruptions of D. Hendrycks and T. Dietterich, "Benchmarking
+Neural Network Robustness to Common Corruptions and Perturbations", ICLR 2019; the ``imagenet``,
+``cifar`` and ``tinyimagenet`` tables are copied from the paper's ``make_imagenet_c.py``,
+``make_cifar_c.py`` and ``make_tinyimagenet_c.py``. Snow's motion blur follows the
+``imagecorruptions`` package (Michaelis et al. 2019), the NumPy port of ImageMagick's filter.
 The ``mnist`` tables (28 px grayscale) are birdkit's own; the rationale is in
 ``docs/corruptions_weather_digital.md``.
 
@@ -22,6 +22,12 @@ import torch.nn.functional as F
 
 from birdkit.corruptions import _ops
 from birdkit.corruptions._base import BatchRNG, register_corruption
+
+
+def _zero_below(t: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``t`` with the values below ``threshold`` set to 0 (the reference's ``t[t < thr] = 0``)."""
+    return torch.where(t < threshold, torch.zeros_like(t), t)
+
 
 # --------------------------------------------------------------------------------------------
 # snow
@@ -61,6 +67,12 @@ _SNOW = {
 }
 
 
+#: The reference's flake direction: uniform in [_SNOW_ANGLE_LO, _SNOW_ANGLE_LO + _SNOW_ANGLE_RANGE] degrees.
+_SNOW_ANGLE_LO, _SNOW_ANGLE_RANGE = -135.0, 90.0
+#: The reference whitens the image towards ``max(x, GAIN * gray(x) + LIFT)``.
+_SNOW_GRAY_GAIN, _SNOW_GRAY_LIFT = 1.5, 0.5
+
+
 @register_corruption("snow", params=_SNOW)
 def snow(x: torch.Tensor, c: tuple, rng: BatchRNG) -> torch.Tensor:
     """Snow: a layer of motion-blurred flakes added to a whitened image.
@@ -73,22 +85,23 @@ def snow(x: torch.Tensor, c: tuple, rng: BatchRNG) -> torch.Tensor:
     ``clip(x + layer + rot180(layer))``.
 
     Differences: the motion blur is the ``imagecorruptions`` re-implementation of ImageMagick's
-    ``MotionBlurImage`` (used by the original ``wand`` call), applied as a per-image gathered
-    kernel; the flake layer is not quantised to 8 bits before the blur. For 1-channel images
+    ``MotionBlurImage`` (used by the original ``wand`` call), taps stopping at the image size as
+    in that port (:func:`~birdkit.corruptions._ops.motion_blur`, ``stop_at_edge``); the flake
+    layer is not quantised to 8 bits before the blur. For 1-channel images
     ``gray(x) = x`` (as ``imagecorruptions``); for 3 channels ``gray`` is BT.601 luma
     (``cv2.COLOR_RGB2GRAY``).
     """
     loc, scale, zoom, thresh, radius, sigma, blend = c
     n, ch, h, w = x.shape
     layer = loc + scale * rng.randn(h, w)
-    angle = -135.0 + 90.0 * rng.rand(1)[:, 0]
-    layer = _ops.separable(layer, _ops.clipped_zoom_matrix(h, float(zoom)), _ops.clipped_zoom_matrix(w, float(zoom)))
-    layer = torch.where(layer < thresh, torch.zeros_like(layer), layer).clamp_(0.0, 1.0)
-    layer = _ops.motion_blur(layer, int(radius), float(sigma), angle)
+    angle = _SNOW_ANGLE_LO + _SNOW_ANGLE_RANGE * rng.rand(1)[:, 0]
+    layer = _ops.clipped_zoom(layer.unsqueeze(1), float(zoom)).squeeze(1)
+    layer = _zero_below(layer, thresh).clamp_(0.0, 1.0)
+    layer = _ops.motion_blur(layer, int(radius), float(sigma), angle, stop_at_edge=True)
     layer = torch.round(layer * 255.0) / 255.0
     layer = (layer + torch.flip(layer, dims=(1, 2))).unsqueeze(1)
     gray = x if ch == 1 else _ops.rgb_to_gray(x)
-    x = blend * x + (1.0 - blend) * torch.maximum(x, gray * 1.5 + 0.5)
+    x = blend * x + (1.0 - blend) * torch.maximum(x, gray * _SNOW_GRAY_GAIN + _SNOW_GRAY_LIFT)
     return (x + layer).clamp_(0.0, 1.0)
 
 
@@ -111,7 +124,7 @@ _FROST = {
 # Photometric statistics of the reference's five frost photographs (frost1.png .. frost5.jpg of
 # ``imagecorruptions``; the reference draws one of them uniformly), measured on 64 px crops of
 # the photographs resized by 0.3 (cv2.INTER_LINEAR): mean luma, mean within-crop luma std, std
-# of crop means, 17 quantiles (probabilities 0.005..0.995) of within-crop standardised luma, and
+# of crop means, 17 quantiles (probabilities _Q_FIRST.._Q_FIRST + _Q_SPAN) of within-crop standardised luma, and
 # the least-squares colour model ``RGB = a * luma + b``. Only these numbers are used, not the
 # photographs.
 _FROST_PALETTES = (
@@ -137,6 +150,9 @@ _FROST_PALETTES = (
          a=(1.0253, 0.996, 0.9543), b=(-0.0473, 0.0097, 0.0742)),
 )
 
+_Q_FIRST, _Q_SPAN = 0.005, 0.99  # the quantile probabilities 0.005, ..., 0.995 of the palettes' ``q``
+_STD_FLOOR = 1e-6  # :func:`_standardize` of a constant field
+
 # Texture constants, in pixels of the full-size photographs (multiplied by the table's scale):
 _NEEDLE_LENGTH = 15.0  # Gaussian sigma of the needle noise along the needles
 _NEEDLE_WIDTH = 1.5  # ... across the needles
@@ -150,7 +166,7 @@ _GRAIN_SIGMA = 0.7
 
 def _standardize(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     t = t - t.mean(dim=dims, keepdim=True)
-    return t / t.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(1e-6)
+    return t / t.pow(2).mean(dim=dims, keepdim=True).sqrt().clamp_min(_STD_FLOOR)
 
 
 def frost_texture(z: torch.Tensor, h: int, w: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,8 +192,8 @@ def frost_texture(z: torch.Tensor, h: int, w: int, scale: float) -> tuple[torch.
     sig_across = scale * _NEEDLE_WIDTH
     sig_along = max(scale * _NEEDLE_LENGTH, 0.3)
     # blurred unit white noise with wrap-around has per-pixel std = product of the row norms
-    norm = float(_ops._gaussian_matrix(per, sig_across, "wrap", 4.0)[0].norm()) * float(
-        _ops._gaussian_matrix(per, sig_along, "wrap", 4.0)[0].norm()
+    norm = float(_ops.gaussian_matrix(per, sig_across, "wrap", _ops.GAUSSIAN_TRUNCATE)[0].norm()) * float(
+        _ops.gaussian_matrix(per, sig_along, "wrap", _ops.GAUSSIAN_TRUNCATE)[0].norm()
     )
     nb = _ops.gaussian_blur(needles.reshape(n, k, per, per), (sig_across, sig_along), mode="wrap") / norm
     a = 1.0 - nb.abs().clamp_(max=1.0)
@@ -203,14 +219,15 @@ def frost_texture(z: torch.Tensor, h: int, w: int, scale: float) -> tuple[torch.
     fine = _standardize(_ops.gaussian_blur(grain.reshape(n, h, w), scale * _GRAIN_SIGMA, mode="reflect"), (1, 2))
     t = t + _CLOUD * reg[:, k] + _GRAIN * fine
     # rank -> luma of the chosen photograph
-    photo = (2.5 * (1.0 + torch.erf(photo_z[:, 0] / math.sqrt(2.0)))).floor().clamp_(0, 4).long()
+    n_photos = len(_FROST_PALETTES)  # uniform choice: n * Phi(z), floored
+    photo = (n_photos / 2 * (1.0 + torch.erf(photo_z[:, 0] / math.sqrt(2.0)))).floor().clamp_(0, n_photos - 1).long()
     tab = {key: torch.tensor([p[key] for p in _FROST_PALETTES], dtype=torch.float32, device=dev)
            for key in ("mean", "std_w", "std_b", "q", "a", "b")}
     m = h * w
     order = torch.sort(t.reshape(n, m), dim=1, stable=True).indices
     prob = (torch.arange(m, device=dev, dtype=torch.float32) + 0.5) / m
     nq = tab["q"].shape[1]
-    pos = ((prob - 0.005) / 0.99 * (nq - 1)).clamp(0, nq - 1)
+    pos = ((prob - _Q_FIRST) / _Q_SPAN * (nq - 1)).clamp(0, nq - 1)
     i0 = pos.floor().long().clamp(max=nq - 2)
     frac = pos - i0
     qtab = tab["q"][photo]  # (N, nq)
@@ -321,10 +338,13 @@ _SPATTER = {
 _WATER_RGB = (175 / 255.0, 238 / 255.0, 238 / 255.0)  # pale turquoise
 _MUD_RGB = (63 / 255.0, 42 / 255.0, 20 / 255.0)  # mud brown
 _EMBOSS = [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]
+_CANNY_LOW, _CANNY_HIGH = 50, 150  # the reference's cv2.Canny thresholds
+_WATER_DIST_CAP = 20.0  # distances to the nearest edge are truncated here
+_MUD_CUTOFF = 0.8  # blurred mud mask values below this are dropped
 
 
 def _colour(rgb: tuple[float, float, float], ch: int, like: torch.Tensor) -> torch.Tensor:
-    vals = [sum(wt * v for wt, v in zip(_ops.LUMA, rgb))] if ch == 1 else list(rgb)
+    vals = [sum(wt * v for wt, v in zip(_ops.LUMA, rgb, strict=True))] if ch == 1 else list(rgb)
     return torch.tensor(vals, dtype=like.dtype, device=like.device).view(1, ch, 1, 1)
 
 
@@ -335,11 +355,11 @@ def water_mask(liquid: torch.Tensor) -> torch.Tensor:
     ``[[-2,-1,0],[-1,1,1],[0,1,2]]`` (saturated to 0..255), 3x3 box blur (rounded), times the
     8-bit layer, divided by its maximum. Returns ``(N, H, W)`` in [0, 1]."""
     l8 = torch.floor((liquid * 255.0).clamp(0.0, 255.0)).float()
-    edges = _ops.canny(l8, 50, 150)
-    dist = _ops.chamfer_distance_5x5(edges).clamp_(max=20.0)
+    edges = _ops.canny(l8, _CANNY_LOW, _CANNY_HIGH)
+    dist = _ops.chamfer_distance_5x5(edges).clamp_(max=_WATER_DIST_CAP)
     dist = torch.floor(_ops.box_sum3(dist.double()) / 9.0).float()
     dist = _ops.equalize_hist_u8(dist)
-    dist = _ops.correlate3x3(dist, _EMBOSS, mode="mirror").clamp_(0.0, 255.0)
+    dist = _ops.correlate2d(dist, _EMBOSS, mode="mirror").clamp_(0.0, 255.0)
     dist = torch.round(_ops.box_sum3(dist.double()) / 9.0).float()
     m = l8 * dist
     mx = m.amax(dim=(1, 2), keepdim=True)
@@ -365,10 +385,10 @@ def spatter(x: torch.Tensor, c: tuple, rng: BatchRNG) -> torch.Tensor:
     loc, scale, sigma, thresh, inten, mud = c
     n, ch, h, w = x.shape
     liquid = _ops.gaussian_blur(loc + scale * rng.randn(h, w).double(), float(sigma), mode="nearest")
-    liquid = torch.where(liquid < thresh, torch.zeros_like(liquid), liquid)  # float64, as skimage
+    liquid = _zero_below(liquid, thresh)  # float64, as skimage
     if not mud:
         m = inten * water_mask(liquid)
         return (x + m.unsqueeze(1) * _colour(_WATER_RGB, ch, x)).clamp_(0.0, 1.0)
     m = _ops.gaussian_blur((liquid > thresh).to(x.dtype), float(inten), mode="nearest")  # float32
-    m = torch.where(m < 0.8, torch.zeros_like(m), m).unsqueeze(1)
+    m = _zero_below(m, _MUD_CUTOFF).unsqueeze(1)
     return (x * (1.0 - m) + m * _colour(_MUD_RGB, ch, x)).clamp_(0.0, 1.0)
