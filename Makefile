@@ -10,7 +10,7 @@ demo: setup
 	$(BIN)/birdkit demo $(ARGS)
 
 test: setup
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q --durations=15 $(ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/corruptions_speed.py

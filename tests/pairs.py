@@ -12,3 +12,21 @@ def shrink(cfg, n=192, test=48, epochs=1, **extra):
                                             "cka_samples": test or 64}),
         **extra,
     })
+
+
+def run_pair(cfg, out_dir, seed=0, methods=None):
+    """Summary rows of one seed of ``cfg`` run end to end by the experiment runner."""
+    from birdkit.experiments import PairRunner, seed_dir
+
+    return PairRunner(cfg, seed_dir(out_dir, cfg.name, seed), seed=seed).run(methods).summary
+
+
+def select(cfg, root, *, val_samples, **kw):
+    """``select_hparams`` on the runner's teacher, student and splits in seed directory ``root``."""
+    from birdkit.experiments import PairRunner
+    from birdkit.selection import select_hparams
+
+    r = PairRunner(cfg, root)
+    train = r.split(cfg.student_data, "train", cfg.transfer_train.max_train_samples)
+    val = r.split(cfg.student_data, "val", val_samples, norm_from=train)
+    return select_hparams(cfg, teacher=r.teacher(), student=r.student(), train=train, val=val, run_dir=root, **kw)

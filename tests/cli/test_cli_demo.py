@@ -6,8 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from birdkit.cli.main import _register_commands, app
-from birdkit.experiments import load_pair
-from birdkit.training.config import dump_yaml
+from birdkit.config import dump_yaml, load_pair
 from pairs import shrink
 
 _register_commands()

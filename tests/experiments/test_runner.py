@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from birdkit.errors import UnknownNameError
-from birdkit.experiments import builtin_pairs, load_pair
-from birdkit.experiments.pipeline import run_pair
+from birdkit.config import builtin_pairs, load_pair
+from birdkit.experiments import PairRunner, derive_seed
 from birdkit.models import count_parameters, create_model
+from pairs import run_pair
 from pairs import shrink as _shrink
 
 
@@ -101,9 +102,13 @@ def test_override_typos_are_errors():
     data["overrides"] = {"bird": {"lrr": 0.1}}
     with pytest.raises(ValidationError, match="unknown keys \\['lrr'\\]"):
         type(cfg).model_validate(data)
+    # method names are checked against the registry before any work
     data["overrides"] = {"brid": {"lr": 0.1}}
-    with pytest.raises(ValidationError, match="unknown method 'brid'"):
-        type(cfg).model_validate(data)
+    with pytest.raises(UnknownNameError, match="Did you mean: 'bird'"):
+        PairRunner(type(cfg).model_validate(data), "/nonexistent")
+    data["overrides"], data["methods"] = {}, ["none", "lpf"]
+    with pytest.raises(UnknownNameError, match="'lpft'"):
+        PairRunner(type(cfg).model_validate(data), "/nonexistent").run()
 
 
 def test_rerun_reuses_and_a_changed_override_is_refused(tmp_path):
@@ -126,3 +131,23 @@ def test_rerun_reuses_and_a_changed_override_is_refused(tmp_path):
     changed = cfg.model_copy(update={"overrides": {**cfg.overrides, "bird": {**cfg.overrides["bird"], "alpha": 0.8}}})
     with pytest.raises(RunMismatchError, match=rf"method_config\.alpha: {alpha} -> 0\.8"):
         run_pair(changed, tmp_path, seed=0)
+
+
+def test_derive_seed_and_method_config_resolution():
+    from birdkit.experiments import resolve_method_config, resolve_transfer_train
+    from birdkit.methods import benchmark_methods
+
+    assert derive_seed(4, "teacher") == 4
+    assert derive_seed(4, "student") == derive_seed(4, "oracle") == 5
+    order = benchmark_methods()
+    assert [derive_seed(2, m) for m in ("ft", "bird")] == [2000 + 17 * order.index("ft"), 2000 + 17 * order.index("bird")]
+    assert len({derive_seed(s, m) for s in range(20) for m in order[2:]}) == 20 * len(order[2:])
+    cfg = load_pair("fmnist-split")
+    bird = resolve_method_config(cfg, "bird")
+    assert bird.name == "bird" and bird.alpha == cfg.overrides["bird"]["alpha"]
+    assert [p.model_dump() for p in bird.layers] == [{**p, "weight": 1.0} for p in cfg.overrides["bird"]["layers"]]
+    assert resolve_method_config(cfg, "lwf").temperature == cfg.method.temperature
+    tc = resolve_transfer_train(cfg, "bird", seed=3)
+    assert tc.optim.lr == cfg.overrides["bird"]["lr"] and tc.seed == cfg.transfer_train.seed + 3
+    with pytest.raises(UnknownNameError, match="'bird'"):
+        resolve_method_config(cfg, "brid")

@@ -7,9 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from birdkit.errors import UnknownNameError
-from birdkit.experiments import load_pair
-from birdkit.experiments.study import PROPERTIES, StudyConfig, fit_study, load_study, run_study
-from birdkit.training.config import dump_yaml
+from birdkit.config import StudyConfig, dump_yaml, load_pair, load_study
+from birdkit.experiments import PROPERTIES, fit_study, run_study
 from pairs import shrink
 
 

@@ -5,11 +5,10 @@ import pytest
 import birdkit.selection.hparams as hp
 import birdkit.selection._score as score
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
-from birdkit.experiments import load_pair
-from birdkit.experiments.pipeline import run_pair
-from birdkit.experiments.config import PairConfig
+from birdkit.config import PairConfig, load_pair
 from birdkit.selection.layers import candidate_layers
 
+from pairs import run_pair, select
 from pairs import shrink as _shrink
 
 
@@ -32,7 +31,7 @@ def test_select_grid_and_layers_never_touch_heldout(pair_run, monkeypatch):
 
     monkeypatch.setattr(score, "evaluate_robustness", spy)
     grid = {"bird": {"lr": [0.01], "alpha": [0.3, 0.6]}, "hints": {"lr": [0.01]}}
-    best, rows = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=24, severities=(1,))
+    best, rows = select(cfg, seed_dir, grid=grid, val_samples=24, severities=(1,))
     assert seen and all(set(c) == set(TRAIN_CORRUPTIONS) for c in seen)
     assert not any(set(c) & set(HELDOUT_CORRUPTIONS) for c in seen)
 
@@ -60,7 +59,7 @@ def test_select_grid_and_layers_never_touch_heldout(pair_run, monkeypatch):
 
 def test_select_without_layer_search(pair_run):
     cfg, seed_dir = pair_run
-    best, rows = hp.select_hparams(cfg, seed_dir, grid={"bird": {"alpha": [0.5]}}, val_samples=16,
+    best, rows = select(cfg, seed_dir, grid={"bird": {"alpha": [0.5]}}, val_samples=16,
                                    severities=(1,), layer_search=False)
     assert best == {"bird": {"alpha": 0.5}} and {r["method"] for r in rows} == {"bird"}
 
@@ -69,7 +68,7 @@ def test_a_diverging_grid_point_is_recorded_not_fatal(pair_run):
     import math
 
     cfg, seed_dir = pair_run
-    best, rows = hp.select_hparams(cfg, seed_dir, grid={"ft": {"lr": [0.01, 1e12]}}, val_samples=16,
+    best, rows = select(cfg, seed_dir, grid={"ft": {"lr": [0.01, 1e12]}}, val_samples=16,
                                    severities=(1,), layer_search=False)
     assert best == {"ft": {"lr": 0.01}}
     bad = [r for r in rows if r["lr"] == 1e12]
@@ -79,8 +78,8 @@ def test_a_diverging_grid_point_is_recorded_not_fatal(pair_run):
 def test_multi_seed_selection_scores_the_mean(pair_run):
     cfg, seed_dir = pair_run
     grid = {"bird": {"lr": [0.01], "alpha": [0.5]}}
-    one, rows1 = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), layer_search=False)
-    _, rows2 = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), layer_search=False,
+    one, rows1 = select(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), layer_search=False)
+    _, rows2 = select(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), layer_search=False,
                                  seeds=2)
     (r1,), (r2,) = rows1, rows2
     assert r2["seeds"] == 2 and "seeds" not in r1
@@ -89,6 +88,6 @@ def test_multi_seed_selection_scores_the_mean(pair_run):
     second = 2 * r2["val_robust_train"] - r1["val_robust_train"]
     assert 0 <= second <= 1
     assert abs(r2["val_robust_train_std"] - abs(second - r1["val_robust_train"]) / 2 ** 0.5) < 1e-9
-    _, lrows = hp.select_hparams(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), seeds=2)
+    _, lrows = select(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), seeds=2)
     assert len([r for r in lrows if r["method"] == "bird-layers"]) == 4
     assert any(p.name.endswith("_seed1") for p in (seed_dir / "layers").rglob("*__*"))

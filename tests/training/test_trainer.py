@@ -7,8 +7,9 @@ import torch
 
 from birdkit.methods import create_method
 from birdkit.models import create_model
-from birdkit.training import NonFiniteLossError, TensorData, Trainer, TrainConfig
-from birdkit.training.config import AugmentConfig, OptimConfig
+from birdkit.config import AugmentConfig, OptimConfig, TrainConfig
+from birdkit.data import TensorData
+from birdkit.training import NonFiniteLossError, Trainer
 from birdkit.errors import ShapeError
 
 

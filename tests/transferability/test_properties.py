@@ -7,11 +7,11 @@ import torch
 
 from birdkit.errors import BirdkitError, ShapeError
 from birdkit.models import create_model
-from birdkit.selection.teacher import (
-    ProbeResult, behavioral_relevance, complementary_knowledge, linear_probe, pooled_features,
-    robust_usefulness, teacher_properties,
+from birdkit.data import TensorData
+from birdkit.features import pooled_features
+from birdkit.transferability import (
+    ProbeResult, behavioral_relevance, complementary_knowledge, linear_probe, robust_usefulness, teacher_properties,
 )
-from birdkit.training import TensorData
 
 
 def _reference(clean, perturbed, labels, C, reduce):

@@ -7,8 +7,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from birdkit.cli._options import ChannelsOpt, ClassesOpt, ConfigOpt, DatasetOpt, ImgSizeOpt, RootOpt, build, \
-    data_flags, given, names_for
+from birdkit.cli._options import (
+    ChannelsOpt,
+    ClassesOpt,
+    ConfigOpt,
+    DatasetOpt,
+    ImgSizeOpt,
+    RootOpt,
+    build,
+    data_flags,
+    given,
+    names_for,
+)
 from birdkit.cli.main import app, console
 
 

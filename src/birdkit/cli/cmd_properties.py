@@ -35,10 +35,10 @@ def properties(
     from birdkit.checkpoint import load_checkpoint
     from birdkit.config import DataConfig, validate
     from birdkit.data import load_split
+    from birdkit.errors import UnknownNameError
     from birdkit.experiments import data_for_model
     from birdkit.io import write_json
     from birdkit.transferability import AGGREGATIONS, REDUCTIONS, teacher_properties
-    from birdkit.errors import UnknownNameError
 
     if reduce not in REDUCTIONS:  # refused before any model or data is read
         raise UnknownNameError("--reduce", reduce, REDUCTIONS)

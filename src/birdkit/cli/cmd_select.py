@@ -43,5 +43,5 @@ def select(
         t.add_row(r["method"], *[str(r.get(k, "")) for k in keys], f"{100 * r['val_clean']:.2f}",
                   f"{100 * r['val_robust_train']:.2f}", style="bold green" if chosen_row else None)
     console.print(t)
-    console.print("overrides: " + json.dumps(res.best))
     console.print(f"rows: {res.csv}")
+    console.print("overrides: " + json.dumps(res.best))

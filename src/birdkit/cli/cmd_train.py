@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from birdkit.cli._options import (
-    ChannelsOpt, ClassesOpt, ConfigOpt, DatasetOpt, ImgSizeOpt, RootOpt, build, data_flags, given, names_for,
+    ChannelsOpt,
+    ClassesOpt,
+    ConfigOpt,
+    DatasetOpt,
+    ImgSizeOpt,
+    RootOpt,
+    build,
+    data_flags,
+    given,
+    names_for,
 )
 from birdkit.cli._progress import TrainingProgress
 from birdkit.cli.main import app, console

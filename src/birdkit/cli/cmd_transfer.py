@@ -8,7 +8,16 @@ import typer
 from rich.table import Table
 
 from birdkit.cli._options import (
-    ChannelsOpt, ClassesOpt, ConfigOpt, DatasetOpt, ImgSizeOpt, RootOpt, build, data_flags, given, names_for,
+    ChannelsOpt,
+    ClassesOpt,
+    ConfigOpt,
+    DatasetOpt,
+    ImgSizeOpt,
+    RootOpt,
+    build,
+    data_flags,
+    given,
+    names_for,
 )
 from birdkit.cli._progress import TrainingProgress
 from birdkit.cli.cmd_train import load_job_yaml

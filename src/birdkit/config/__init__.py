@@ -7,8 +7,19 @@ executable tags). Built-in experiment YAML files live in ``pairs/`` and ``studie
 from birdkit.config.base import StrictModel, dump_yaml, load_yaml, read_yaml, validate, validation_message
 from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.experiment import (
-    EvalConfig, EvaluateConfig, PairConfig, PropertyConfig, StudyConfig, TeacherGrid, TeacherSpec, builtin_configs,
-    builtin_pairs, builtin_studies, load_builtin, load_pair, load_study,
+    EvalConfig,
+    EvaluateConfig,
+    PairConfig,
+    PropertyConfig,
+    StudyConfig,
+    TeacherGrid,
+    TeacherSpec,
+    builtin_configs,
+    builtin_pairs,
+    builtin_studies,
+    load_builtin,
+    load_pair,
+    load_study,
 )
 from birdkit.config.jobs import TrainJob, TransferJob
 from birdkit.config.method import METHOD_OVERRIDE_KEYS, LayerPair, MethodConfig

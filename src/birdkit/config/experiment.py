@@ -52,7 +52,8 @@ class PairConfig(StrictModel):
                              description="oracle trained from scratch (paper) or fine-tuned from the clean student")
     methods: list[str] | None = Field(None, description="methods to run; None: every benchmark method of the registry")
     method: MethodConfig = Field(default_factory=MethodConfig, description="shared method parameters")
-    overrides: dict[str, dict] = Field(default_factory=dict, description="per-method MethodConfig/TrainConfig.optim overrides")
+    overrides: dict[str, dict] = Field(default_factory=dict,
+                                       description="per-method MethodConfig fields and learning rate (lr)")
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @field_validator("overrides")

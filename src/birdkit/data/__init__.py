@@ -8,6 +8,8 @@ expose ``.images`` / ``.targets`` for batch slicing. See ``docs/data.md``.
 
 from __future__ import annotations
 
+# Importing the dataset modules registers them.
+from birdkit.data import cifar, fashion_mnist, imagefolder, mnist5k, tinyimagenet  # noqa: E402,F401
 from birdkit.data._base import (
     IMG_EXTENSIONS,
     DataFormatError,
@@ -25,9 +27,6 @@ from birdkit.data._safe_pickle import RestrictedUnpickler, UnsafePickleError, sa
 from birdkit.data.idx import read_idx, write_idx
 from birdkit.data.splits import SPLITS, stratified_split
 from birdkit.data.tensors import SUBSET_SEED, TensorData, adapt_images, describe_images, load_split
-
-# Importing the dataset modules registers them.
-from birdkit.data import fashion_mnist, mnist5k, cifar, tinyimagenet, imagefolder  # noqa: E402,F401
 
 __all__ = [
     "DATASETS", "IMG_EXTENSIONS", "SPLITS", "SUBSET_SEED", "TensorData", "adapt_images", "describe_images",

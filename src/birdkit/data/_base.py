@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
 
@@ -40,7 +41,6 @@ IMG_EXTENSIONS: tuple[str, ...] = (
 )
 
 
-from birdkit.errors import DataFormatError  # noqa: E402  (re-exported)
 
 
 def data_home() -> Path:
@@ -333,8 +333,6 @@ def decode_image(path: str | os.PathLike[str], in_chans: int, image_size: tuple[
     Raises:
         ShapeError: the image is not ``image_size`` and ``resize`` is off.
     """
-    from PIL import Image
-
     with Image.open(path) as im:
         im = im.convert("L" if in_chans == 1 else "RGB")
         if resize and image_size is not None and im.size != (image_size[1], image_size[0]):

@@ -26,7 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from birdkit.errors import BirdkitError
+from birdkit.errors import BirdkitError, DataFormatError
+
+try:  # numpy >= 2 moved it; pickled arrays name either place
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct
 
 
 class UnsafePickleError(BirdkitError, pickle.UnpicklingError):
@@ -34,11 +39,7 @@ class UnsafePickleError(BirdkitError, pickle.UnpicklingError):
 
 
 def _reconstruct() -> Any:
-    try:
-        from numpy._core.multiarray import _reconstruct as fn  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct as fn
-    return fn
+    return _np_reconstruct
 
 
 #: The only globals a CIFAR batch may reference: ``(module, name)`` pairs.
@@ -85,8 +86,6 @@ def safe_load(path: str | os.PathLike[str]) -> Any:
         UnsafePickleError: the file references a global outside the allow-list.
         DataFormatError: the file is not a readable pickle.
     """
-    from birdkit.data._base import DataFormatError
-
     with open(path, "rb") as f:
         try:
             return RestrictedUnpickler(f, name=str(path)).load()

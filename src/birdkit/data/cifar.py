@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchvision.datasets as tvd
+from torchvision.datasets.utils import download_and_extract_archive
 
 from birdkit.data._base import DataFormatError, TensorImageDataset, data_home
 from birdkit.data._factory import expand_root, first_existing, register_dataset
@@ -134,11 +136,6 @@ def _read(layout_name: str, folder: str, official: str, _stamp: tuple) -> tuple[
 
 
 def _download(layout: _Layout, target: Path) -> None:
-    try:
-        import torchvision.datasets as tvd
-        from torchvision.datasets.utils import download_and_extract_archive
-    except ImportError as e:  # pragma: no cover - torchvision is a dependency
-        raise DataNotFoundError(f"{layout.title} download needs torchvision ({e}). Get it: {layout.get}.") from None
     cls = getattr(tvd, layout.tv_class)
     log.info("downloading %s into %s", layout.title, target)
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.datasets import FashionMNIST
 
 from birdkit.data._base import DataFormatError, TensorImageDataset, data_home
 from birdkit.data._factory import expand_root, first_existing, register_dataset
@@ -98,10 +99,6 @@ def read_idx_pair(images: Path, labels: Path) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _download(target: Path) -> None:
-    try:
-        from torchvision.datasets import FashionMNIST
-    except ImportError as e:  # pragma: no cover - torchvision is a dependency
-        raise DataNotFoundError(f"Fashion-MNIST download needs torchvision ({e}). Get it with {GET}.") from None
     log.info("downloading Fashion-MNIST into %s", target / "FashionMNIST" / "raw")
     try:
         FashionMNIST(str(target), train=True, download=True)

@@ -31,6 +31,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from PIL import Image
+
 from birdkit.data._base import IMG_EXTENSIONS, DataFormatError, FileImageDataset
 from birdkit.data._factory import expand_root, register_dataset
 from birdkit.errors import BirdkitError, DataNotFoundError
@@ -146,8 +148,6 @@ def load(
         ref = find_samples(train_dir, class_names)[0][0] if official == "test" else (samples[0][0] if samples else None)
         if ref is None:
             raise DataFormatError(f"{folder}: no images")
-        from PIL import Image
-
         with Image.open(ref) as im:
             size = (im.height, im.width)
     if mean is None or std is None:

@@ -104,7 +104,8 @@ def adapt_images(images: torch.Tensor, channels: int | None = None, size: int | 
     return images
 
 
-def load_split(cfg: DataConfig, split: str, limit: int | None = None, norm_from: TensorData | None = None) -> TensorData:
+def load_split(cfg: DataConfig, split: str, limit: int | None = None,
+               norm_from: TensorData | None = None) -> TensorData:
     """The ``split`` of ``cfg`` in memory (a fixed subset of ``limit`` images when given).
 
     An image folder decodes at ``cfg.channels`` / ``cfg.img_size``; other datasets are
@@ -116,12 +117,11 @@ def load_split(cfg: DataConfig, split: str, limit: int | None = None, norm_from:
               if v is not None and k in options}
     ds = create_dataset(cfg.dataset, split, root=cfg.root, classes=cfg.classes, val_fraction=cfg.val_fraction,
                         **native)
-    data = TensorData.from_dataset(ds, limit) if norm_from is None else \
-        TensorData.from_dataset(ds, limit, mean=norm_from.mean, std=norm_from.std)
+    data = TensorData.from_dataset(ds, limit)
     images = adapt_images(data.images, cfg.channels, cfg.img_size)
-    if images is data.images:
-        return data
     if norm_from is not None:
         return TensorData(images, data.targets, norm_from.mean, norm_from.std)
+    if images is data.images:
+        return data
     mean, std = compute_mean_std(images)
     return TensorData(images, data.targets, mean, tuple(max(s, 1e-3) for s in std))

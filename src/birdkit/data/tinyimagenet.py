@@ -33,6 +33,8 @@ import logging
 import os
 from pathlib import Path
 
+from torchvision.datasets.utils import download_and_extract_archive
+
 from birdkit.data._base import IMG_EXTENSIONS, DataFormatError, FileImageDataset, data_home
 from birdkit.data._factory import expand_root, first_existing, register_dataset
 from birdkit.errors import DataNotFoundError
@@ -107,8 +109,6 @@ def val_samples(folder: Path, wnids: list[str]) -> list[tuple[str, int]]:
 
 
 def _download(target: Path) -> None:
-    from torchvision.datasets.utils import download_and_extract_archive
-
     log.info("downloading Tiny-ImageNet (about 240 MB) into %s", target)
     try:
         download_and_extract_archive(URL, str(target), filename="tiny-imagenet-200.zip")

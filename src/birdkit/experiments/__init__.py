@@ -3,10 +3,21 @@
 
 from birdkit.experiments.demo import DemoResult, run_demo
 from birdkit.experiments.jobs import (
-    EvaluateResult, JobResult, collect_results, data_for_model, run_evaluate, run_train, run_transfer,
+    EvaluateResult,
+    JobResult,
+    collect_results,
+    data_for_model,
+    run_evaluate,
+    run_train,
+    run_transfer,
 )
 from birdkit.experiments.runner import (
-    PairResult, PairRunner, derive_seed, resolve_method_config, resolve_transfer_train, seed_dir,
+    PairResult,
+    PairRunner,
+    derive_seed,
+    resolve_method_config,
+    resolve_transfer_train,
+    seed_dir,
 )
 from birdkit.experiments.select import SelectResult, run_select
 from birdkit.experiments.study import PROPERTIES, fit_study, run_study

@@ -152,7 +152,8 @@ def run_transfer(job: TransferJob, out: str | Path, *, progress: Progress | None
     return JobResult(out / MODEL_FILE, res.history, list(getattr(method, "pairs", []) or []), layer_rows)
 
 
-def run_evaluate(cfg: EvaluateConfig, model_path: str | Path, out: str | Path, *, name: str | None = None) -> EvaluateResult:
+def run_evaluate(cfg: EvaluateConfig, model_path: str | Path, out: str | Path, *,
+                 name: str | None = None) -> EvaluateResult:
     """Clean accuracy and accuracy per corruption x severity (held-out and training
     corruptions) of a checkpoint on ``cfg.data``'s test split; writes ``config.yaml``,
     ``eval.csv`` and ``summary.csv`` to ``out``. Normalisation is the checkpoint's (recorded by

@@ -34,7 +34,15 @@ import torch
 from torch import nn
 
 from birdkit.config import (
-    AugmentConfig, DataConfig, LayerPair, MethodConfig, ModelRef, PairConfig, TeacherSpec, TrainConfig, dump_yaml,
+    AugmentConfig,
+    DataConfig,
+    LayerPair,
+    MethodConfig,
+    ModelRef,
+    PairConfig,
+    TeacherSpec,
+    TrainConfig,
+    dump_yaml,
 )
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.data import TensorData, load_split

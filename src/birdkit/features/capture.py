@@ -28,7 +28,7 @@ import fnmatch
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,8 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PoolSpec = Union[str, Callable[[torch.Tensor], torch.Tensor], None]
-Select = Union[int, str, None]
+PoolSpec = str | Callable[[torch.Tensor], torch.Tensor] | None
+Select = int | str | None
 
 _POOLS = ("avg", "flatten", None)
 _LAYER_HINT = (

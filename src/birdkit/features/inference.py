@@ -52,8 +52,10 @@ def batched_forward(
     was = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            for i in range(0, end, batch_size):
+        for i in range(0, end, batch_size):
+            # no_grad is entered and left within each batch: a grad-mode context held across the
+            # yield would leak into the caller and, with interleaved iterators, outlive them
+            with torch.no_grad():
                 x = normalize(images[i:min(i + batch_size, end)].to(device).float().div_(255))
                 if layers:
                     with capture(model, list(layers), pool=pool) as feats:
@@ -61,7 +63,7 @@ def batched_forward(
                         got = {name: feats[name] for name in layers}
                 else:
                     out, got = model(x), {}
-                yield out, got
+            yield out, got
     finally:
         model.train(was)
 

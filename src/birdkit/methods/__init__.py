@@ -19,10 +19,16 @@ Each class declares what it needs (see :mod:`birdkit.methods._base`); ``create_m
 from __future__ import annotations
 
 # Importing the method modules registers them, in the order of the paper's tables.
-from birdkit.methods import task, probe, lwf, hints, bird  # noqa: F401
+from birdkit.methods import bird, hints, lwf, probe, task  # noqa: F401
 from birdkit.methods._base import Stage, TransferMethod, freeze, teacher_with_new_head
 from birdkit.methods._factory import (
-    METHODS, benchmark_methods, create_method, list_methods, method_class, method_info, register_method,
+    METHODS,
+    benchmark_methods,
+    create_method,
+    list_methods,
+    method_class,
+    method_info,
+    register_method,
     tunable_methods,
 )
 from birdkit.methods._pairs import forward_pairs, resolve_pairs

@@ -16,6 +16,8 @@ See ``docs/models.md`` for the parameter counts and the teacher/student pairs.
 
 from __future__ import annotations
 
+# Importing the family modules registers their models.
+from birdkit.models import convnet, densenet, mobilenetv2, resnet, torchvision_models, vit  # noqa: E402,F401
 from birdkit.models._base import BirdkitModel
 from birdkit.models._factory import (
     MODELS,
@@ -27,9 +29,6 @@ from birdkit.models._factory import (
     model_info,
     register_model,
 )
-
-# Importing the family modules registers their models.
-from birdkit.models import convnet, resnet, mobilenetv2, densenet, vit, torchvision_models  # noqa: E402,F401
 
 __all__ = [
     "MODELS", "BirdkitModel", "ModelArgumentError", "count_parameters", "create_model", "list_models",

@@ -19,7 +19,6 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from birdkit._registry import Registry
-from birdkit.errors import BirdkitError
 from birdkit.models._base import BirdkitModel
 
 logger = logging.getLogger(__name__)

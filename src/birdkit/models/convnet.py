@@ -104,7 +104,8 @@ def _make(name: str):
     w = "-".join(map(str, widths))
     d = "-".join(map(str, depths))
     register_model(name, family="convnet",
-                   description=f"VGG-like CNN with BN, widths {w}, convs per stage {d} (Simonyan & Zisserman 2015)")(build)
+                   description=f"VGG-like CNN with BN, widths {w}, convs per stage {d} "
+                               "(Simonyan & Zisserman 2015)")(build)
 
 
 for _name in CONVNET_CONFIGS:

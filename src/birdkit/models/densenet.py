@@ -116,7 +116,8 @@ def _make(name: str) -> None:
 
     build.__name__ = name
     register_model(name, family="densenet",
-                   description=f"CIFAR-style DenseNet-BC-{name[8:]}, growth 32, blocks {list(cfg)} (Huang et al. 2017)")(build)
+                   description=f"CIFAR-style DenseNet-BC-{name[8:]}, growth 32, blocks {list(cfg)} "
+                               "(Huang et al. 2017)")(build)
 
 
 for _name in _CONFIGS:

@@ -56,8 +56,8 @@ import torchvision
 from torch import nn
 from torchvision import models as tvm
 
-from birdkit.models._base import BirdkitModel
 from birdkit.errors import ShapeError
+from birdkit.models._base import BirdkitModel
 from birdkit.models._factory import ModelArgumentError, register_model
 
 __all__ = ["TorchvisionModel", "UNSUPPORTED"]

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from birdkit.models._base import BirdkitModel
 from birdkit.errors import ShapeError
+from birdkit.models._base import BirdkitModel
 from birdkit.models._factory import ModelArgumentError, register_model
 
 __all__ = ["VisionTransformer"]

@@ -21,7 +21,6 @@ import math
 from pathlib import Path
 
 import torch
-
 from torch import nn
 
 from birdkit.config import MethodConfig, PairConfig

@@ -2,8 +2,17 @@
 
 from birdkit.training.augment import CorruptionAugment
 from birdkit.training.trainer import (
-    LOG_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, STATE_FILE, FitResult, NonFiniteLossError, Trainer, accuracy,
-    build_optimizer, build_scheduler,
+    LOG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    STATE_FILE,
+    FitResult,
+    NonFiniteLossError,
+    Trainer,
+    accuracy,
+    build_optimizer,
+    build_scheduler,
 )
 
 __all__ = [

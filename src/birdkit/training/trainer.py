@@ -313,7 +313,8 @@ class Trainer:
         row["seconds"] = time.perf_counter() - t0
         if self.val_data is not None:
             row["val_acc"] = accuracy(method.model, self.val_data, cfg.eval_batch_size, str(self.device))
-        log.info("epoch %d %s", global_epoch + 1, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        log.info("epoch %d %s", global_epoch + 1,
+                 {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
         self.progress({"event": "epoch_end", **row})
         return row
 

@@ -6,8 +6,15 @@ well its behavior transfers (docs/method.md §4, docs/study.md).
 """
 
 from birdkit.transferability.properties import (
-    AGGREGATIONS, REDUCTIONS, ProbeResult, TeacherProperties, behavioral_relevance, complementary_knowledge,
-    linear_probe, robust_usefulness, teacher_properties,
+    AGGREGATIONS,
+    REDUCTIONS,
+    ProbeResult,
+    TeacherProperties,
+    behavioral_relevance,
+    complementary_knowledge,
+    linear_probe,
+    robust_usefulness,
+    teacher_properties,
 )
 
 __all__ = [

@@ -206,8 +206,8 @@ def teacher_properties(
     validate_layers(teacher, [t_layer])
     validate_layers(student, [s_layer])
     norm = train.normalize
-    t_tr, t_ho = pooled_features(teacher, train.images, norm, t_layer), pooled_features(teacher, heldout.images, norm, t_layer)
-    s_tr, s_ho = pooled_features(student, train.images, norm, s_layer), pooled_features(student, heldout.images, norm, s_layer)
+    t_tr, t_ho = (pooled_features(teacher, d.images, norm, t_layer) for d in (train, heldout))
+    s_tr, s_ho = (pooled_features(student, d.images, norm, s_layer) for d in (train, heldout))
     tp = linear_probe(t_tr, train.targets, t_ho, heldout.targets, C=C)
     sp = linear_probe(s_tr, train.targets, s_ho, heldout.targets, C=C)
 
