@@ -81,3 +81,8 @@ def suggest(name: str, known: Iterable[str], n: int = 5) -> list[str]:
         if k not in hits and name and (name.lower() in k.lower() or k.lower() in name.lower()):
             hits.append(k)
     return hits
+
+
+def one_line(err: BaseException | str) -> str:
+    """An exception's (or a text's) message on one line, whitespace runs collapsed."""
+    return " ".join(str(err).split())

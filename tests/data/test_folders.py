@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from birdkit.data import FileImageDataset, TensorImageDataset, as_tensors, create_dataset
-from birdkit.data._base import DataFormatError
+from birdkit.errors import DataFormatError
 from birdkit.errors import BirdkitError, DataNotFoundError, ShapeError
 
 WNIDS = ["n02124075", "n01443537", "n09999999"]  # not sorted on purpose

@@ -12,7 +12,6 @@ from __future__ import annotations
 from birdkit.data import cifar, fashion_mnist, imagefolder, mnist5k, tinyimagenet  # noqa: E402,F401
 from birdkit.data._base import (
     IMG_EXTENSIONS,
-    DataFormatError,
     FileImageDataset,
     ImageDataset,
     TensorImageDataset,
@@ -27,6 +26,7 @@ from birdkit.data._safe_pickle import RestrictedUnpickler, UnsafePickleError, sa
 from birdkit.data.idx import read_idx, write_idx
 from birdkit.data.splits import SPLITS, stratified_split
 from birdkit.data.tensors import SUBSET_SEED, TensorData, adapt_images, describe_images, load_split
+from birdkit.errors import DataFormatError
 
 __all__ = [
     "DATASETS", "IMG_EXTENSIONS", "SPLITS", "SUBSET_SEED", "TensorData", "adapt_images", "describe_images",

@@ -35,10 +35,10 @@ import torch
 import torchvision.datasets as tvd
 from torchvision.datasets.utils import download_and_extract_archive
 
-from birdkit.data._base import DataFormatError, TensorImageDataset, data_home
+from birdkit.data._base import TensorImageDataset, data_home
 from birdkit.data._factory import expand_root, first_existing, register_dataset
 from birdkit.data._safe_pickle import safe_load
-from birdkit.errors import DataNotFoundError
+from birdkit.errors import DataFormatError, DataNotFoundError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _download(layout: _Layout, target: Path) -> None:
     try:
         download_and_extract_archive(cls.url, str(target), filename=cls.filename, md5=cls.tgz_md5)
     except Exception as e:  # noqa: BLE001 - network errors come in many types
-        raise DataNotFoundError(f"{layout.title} download into {target} failed ({type(e).__name__}: {e}). "
+        raise DataNotFoundError(f"{layout.title} download into {target} failed ({type(e).__name__}: {one_line(e)}). "
                                 f"Get it: {layout.get}.") from None
 
 

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torchvision.datasets import FashionMNIST
 
-from birdkit.data._base import DataFormatError, TensorImageDataset, data_home
+from birdkit.data._base import TensorImageDataset, data_home
 from birdkit.data._factory import expand_root, first_existing, register_dataset
 from birdkit.data.idx import read_idx
-from birdkit.errors import DataNotFoundError, ShapeError
+from birdkit.errors import DataFormatError, DataNotFoundError, ShapeError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _download(target: Path) -> None:
     try:
         FashionMNIST(str(target), train=True, download=True)
     except Exception as e:  # noqa: BLE001 - network errors come in many types
-        raise DataNotFoundError(f"Fashion-MNIST download into {target} failed ({type(e).__name__}: {e}). "
+        raise DataNotFoundError(f"Fashion-MNIST download into {target} failed ({type(e).__name__}: {one_line(e)}). "
                                 f"Get it with {GET}.") from None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdkit.data._base import DataFormatError
+from birdkit.errors import DataFormatError
 
 #: IDX element type code -> numpy dtype (big-endian as stored).
 IDX_DTYPES: dict[int, np.dtype] = {

@@ -33,9 +33,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from birdkit.data._base import IMG_EXTENSIONS, DataFormatError, FileImageDataset
+from birdkit.data._base import IMG_EXTENSIONS, FileImageDataset
 from birdkit.data._factory import expand_root, register_dataset
-from birdkit.errors import BirdkitError, DataNotFoundError
+from birdkit.errors import BirdkitError, DataFormatError, DataNotFoundError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GRAY_MEAN, GRAY_STD = (0.5,), (0.5,)

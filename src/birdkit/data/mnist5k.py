@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from birdkit.data._base import DataFormatError, TensorImageDataset
+from birdkit.data._base import TensorImageDataset
 from birdkit.data._factory import expand_root, register_dataset
 from birdkit.data.splits import stratified_split
-from birdkit.errors import DataNotFoundError
+from birdkit.errors import DataFormatError, DataNotFoundError
 
 log = logging.getLogger(__name__)
 

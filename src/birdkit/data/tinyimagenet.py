@@ -35,9 +35,9 @@ from pathlib import Path
 
 from torchvision.datasets.utils import download_and_extract_archive
 
-from birdkit.data._base import IMG_EXTENSIONS, DataFormatError, FileImageDataset, data_home
+from birdkit.data._base import IMG_EXTENSIONS, FileImageDataset, data_home
 from birdkit.data._factory import expand_root, first_existing, register_dataset
-from birdkit.errors import DataNotFoundError
+from birdkit.errors import DataFormatError, DataNotFoundError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _download(target: Path) -> None:
     try:
         download_and_extract_archive(URL, str(target), filename="tiny-imagenet-200.zip")
     except Exception as e:  # noqa: BLE001 - network errors come in many types
-        raise DataNotFoundError(f"Tiny-ImageNet download into {target} failed ({type(e).__name__}: {e}). "
+        raise DataNotFoundError(f"Tiny-ImageNet download into {target} failed ({type(e).__name__}: {one_line(e)}). "
                                 f"Get it: {GET}.") from None
 
 
