@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from birdkit.io import read_csv
+
 RESULTS = Path(__file__).parent / "results" / "investigate"
 
 
 def table() -> str:
-    ref = pd.read_csv(RESULTS / "reference_summary.csv").set_index("method")
+    ref = pd.DataFrame(read_csv(RESULTS / "reference_summary.csv")).set_index("method")
     rows = [ref.loc[m] for m in ("none", "oracle", "bird", "hints")]
-    rows += [pd.read_csv(f).set_index("method").iloc[0] for f in sorted(RESULTS.glob("[A-Z]_*.csv"))]
+    rows += [pd.DataFrame(read_csv(f)).set_index("method").iloc[0] for f in sorted(RESULTS.glob("[A-Z]_*.csv"))]
     none, oracle = ref.loc["none", "robust_heldout"], ref.loc["oracle", "robust_heldout"]
     out = ["| run | clean acc | robust acc (held-out) | robust acc (training corr.) | PGR (held-out) |",
            "|---|---|---|---|---|"]

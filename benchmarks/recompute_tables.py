@@ -1,4 +1,4 @@
-"""Recompute the demo tables of BENCHMARKS.md from the per-run CSVs alone.
+"""Recompute the demo tables of benchmarks/NOTEBOOK.md from the per-run CSVs alone.
 
 Independent of birdkit's own summary code: robust accuracies are recomputed with pandas from
 each seed's tidy ``eval.csv``, PGR from them by its formula, and both are checked against the
@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from birdkit.io import read_csv
+
 
 def recompute(pair_dir: Path) -> pd.DataFrame:
     rows = []
     for seed_dir in sorted(pair_dir.glob("seed*")):
-        ev = pd.read_csv(seed_dir / "eval.csv")
-        sm = pd.read_csv(seed_dir / "summary.csv").set_index("method")
+        ev = pd.DataFrame(read_csv(seed_dir / "eval.csv"))
+        sm = pd.DataFrame(read_csv(seed_dir / "summary.csv")).set_index("method")
         clean = ev[ev.severity == 0].set_index("model")["accuracy"]
         held = ev[(ev.split == "heldout") & (ev.severity > 0)].groupby("model")["accuracy"].mean()
         train = ev[(ev.split == "train") & (ev.severity > 0)].groupby("model")["accuracy"].mean()
@@ -41,7 +43,8 @@ def table(df: pd.DataFrame, name: str) -> str:
     g = df.groupby("method", sort=False)
     mean, std, n = g.mean(numeric_only=True), g.std(numeric_only=True, ddof=1), g.size()
     out = [f"### {name} ({n.iloc[0]} seed{'s' if n.iloc[0] > 1 else ''})", "",
-           "| method | clean acc | robust acc (held-out) | robust acc (training corr.) | PGR (held-out) | CKA to teacher |",
+           "| method | clean acc | robust acc (held-out) | robust acc (training corr.) | PGR (held-out) | "
+           "CKA to teacher |",
            "|---|---|---|---|---|---|"]
 
     def f(m, c, pct=True):

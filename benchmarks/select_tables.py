@@ -1,4 +1,4 @@
-"""Print the selection tables of BENCHMARKS.md from ``birdkit select``'s ``hparams.csv`` files.
+"""Print the selection tables of benchmarks/NOTEBOOK.md from ``birdkit select``'s ``hparams.csv`` files.
 
     python benchmarks/select_tables.py benchmarks/results/select/fmnist-split.csv ...
 
@@ -13,7 +13,10 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from birdkit.io import read_csv
 
 
 def chosen(df: pd.DataFrame) -> pd.Series:
@@ -27,7 +30,7 @@ def chosen(df: pd.DataFrame) -> pd.Series:
 
 
 def table(path: Path) -> str:
-    df = pd.read_csv(path)
+    df = pd.DataFrame(read_csv(path)).replace("", np.nan).infer_objects()  # empty cell: NaN
     pick = chosen(df)
     has_layers = "teacher_layer" in df
     head = "| method | lr | alpha |" + (" teacher layer | student layer |" if has_layers else "") + \
@@ -41,7 +44,8 @@ def table(path: Path) -> str:
         cells = [r.method, cell(r.lr, "{:g}"), cell(r.alpha, "{:g}")]
         if has_layers:
             cells += [cell(r.get("teacher_layer")), cell(r.get("student_layer"))]
-        cells += [cell(100 * r.val_clean, "{:.2f}") or "diverged", cell(100 * r.val_robust_train, "{:.2f}") or "diverged"]
+        cells += [cell(100 * r.val_clean, "{:.2f}") or "diverged",
+                  cell(100 * r.val_robust_train, "{:.2f}") or "diverged"]
         if pick[i]:
             cells = [f"**{c}**" if c else c for c in cells]
         out.append("| " + " | ".join(cells) + " |")
