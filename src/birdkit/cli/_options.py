@@ -8,6 +8,10 @@ entry point prints it as one line with exit status 2.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +19,70 @@ import typer
 
 from birdkit.errors import ConfigError
 
-# -- dataset options: every command that reads data takes them -------------------------------
-DatasetOpt = typer.Option(None, "--dataset", help="Dataset name (birdkit datasets).")
-RootOpt = typer.Option(None, "--root", help="Folder to read the dataset from (an image folder's root).")
-ChannelsOpt = typer.Option(None, "--channels", help="Image channels, 1 or 3 (default: the dataset's, or the model's).")
-ImgSizeOpt = typer.Option(None, "--img-size", help="Image height = width (default: the dataset's, or the model's).")
-ClassesOpt = typer.Option(None, "--classes", help="Class subset, e.g. '0-4' or '0,3,7'.")
 ConfigOpt = typer.Option(None, "--config", help="YAML config of the command (see its docs); flags override it.")
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line option that sets the dotted job key ``key`` (``None``: handled by the command)."""
+
+    param: str
+    annotation: type
+    option: Any
+    key: str
+
+
+#: every command that reads data takes these
+DATA_FLAGS = (
+    Flag("dataset", str, typer.Option(None, "--dataset", help="Dataset name (birdkit datasets)."), "data.dataset"),
+    Flag("root", Path, typer.Option(None, "--root", help="Folder to read the dataset from (an image folder's root)."),
+         "data.root"),
+    Flag("channels", int, typer.Option(None, "--channels", help="Image channels, 1 or 3 (default: the dataset's, or "
+                                       "the model's)."), "data.channels"),
+    Flag("img_size", int, typer.Option(None, "--img-size", help="Image height = width (default: the dataset's, or the "
+                                       "model's)."), "data.img_size"),
+    Flag("classes", str, typer.Option(None, "--classes", help="Class subset, e.g. '0-4' or '0,3,7'."), "data.classes"),
+)
+#: every command that trains takes these
+TRAIN_FLAGS = (
+    Flag("epochs", int, typer.Option(None, "--epochs"), "train.epochs"),
+    Flag("lr", float, typer.Option(None, "--lr"), "train.optim.lr"),
+    Flag("batch_size", int, typer.Option(None, "--batch-size"), "train.batch_size"),
+    Flag("seed", int, typer.Option(None, "--seed"), "train.seed"),
+    Flag("max_samples", int, typer.Option(None, "--max-samples", help="Train on a random subset of this size."),
+         "train.max_train_samples"),
+)
+
+
+def with_flags(*groups: tuple[Flag, ...]) -> Callable:
+    """Decorator: add the options of ``groups`` to a command; it receives the ones given as
+    ``flags`` (dotted job key -> value), instead of one parameter each."""
+
+    def deco(fn: Callable) -> Callable:
+        extra = [f for g in groups for f in g]
+        sig = inspect.signature(fn)
+        own = [p for p in sig.parameters.values() if p.name != "flags"]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            values = {f.key: kwargs.pop(f.param) for f in extra}
+            return fn(**kwargs, flags=given(_normalise(values)))
+
+        command.__signature__ = sig.replace(parameters=own + [
+            inspect.Parameter(f.param, inspect.Parameter.KEYWORD_ONLY, default=f.option, annotation=f.annotation)
+            for f in extra])
+        return command
+
+    return deco
+
+
+def _normalise(values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("data.root") is not None:
+        values["data.root"] = str(values["data.root"])
+    if "data.classes" in values:
+        values["data.classes"] = parse_classes(values["data.classes"])
+    return values
+
 
 #: dotted job keys -> the flag that sets them (for error messages)
 FLAGS = {
@@ -49,12 +110,6 @@ def parse_classes(spec: str | None) -> list[int] | None:
     except ValueError:
         raise ConfigError(f"--classes: expected ranges and ids like '0-4' or '0,3,7', got {spec!r}") from None
     return out
-
-
-def data_flags(dataset, root, channels, img_size, classes) -> dict[str, Any]:
-    """The dataset flags as ``data.*`` keys (only those given)."""
-    return given({"data.dataset": dataset, "data.root": str(root) if root else None, "data.channels": channels,
-                  "data.img_size": img_size, "data.classes": parse_classes(classes)})
 
 
 def given(flags: dict[str, Any]) -> dict[str, Any]:
@@ -92,3 +147,9 @@ def _copy(d: Any) -> Any:
     if isinstance(d, list):
         return [_copy(v) for v in d]
     return d
+
+
+def section_names(flags: dict[str, Any], section: str) -> dict[str, str]:
+    """:func:`names_for` for validating one section (``data``) on its own: keys without the prefix."""
+    prefix = section + "."
+    return {k.removeprefix(prefix): v for k, v in names_for(flags, None).items() if k.startswith(prefix)}

@@ -7,19 +7,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from birdkit.cli._options import ChannelsOpt, ClassesOpt, ImgSizeOpt, RootOpt, data_flags, names_for
+from birdkit.cli import _options as opt
 from birdkit.cli.main import app, console
 
 
 @app.command("properties")
+@opt.with_flags(opt.DATA_FLAGS)
 def properties(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher checkpoint (.safetensors)."),
     student: Path = typer.Option(..., "--student", help="Student checkpoint (.safetensors)."),
-    dataset: str = typer.Option(..., "--dataset", help="The student's dataset."),
-    root: Path = RootOpt,
-    channels: int = ChannelsOpt,
-    img_size: int = ImgSizeOpt,
-    classes: str = ClassesOpt,
     teacher_layer: str = typer.Option(None, "--teacher-layer"),
     student_layer: str = typer.Option(None, "--student-layer"),
     max_samples: int = typer.Option(4000, "--max-samples", help="Student training images for the probes."),
@@ -28,6 +24,7 @@ def properties(
     gamma: float = typer.Option(0.1, "--gamma"),
     aggregate: str = typer.Option("fraction", "--aggregate", help="fraction, mean or max."),
     out: Path = typer.Option(None, "--out", help="Write the properties as JSON here."),
+    flags: dict | None = None,
 ) -> None:
     """Task relevance, complementary knowledge and behavioral relevance of a teacher for a
     student, on the student's training data (probes scored on its validation split; only the
@@ -44,9 +41,7 @@ def properties(
         raise UnknownNameError("--reduce", reduce, REDUCTIONS)
     if aggregate not in AGGREGATIONS:
         raise UnknownNameError("--aggregate", aggregate, AGGREGATIONS)
-    flags = data_flags(dataset, root, channels, img_size, classes)
-    dcfg = validate(DataConfig, {k.removeprefix("data."): v for k, v in flags.items()}, names={
-        k.removeprefix("data."): v for k, v in names_for(flags, None).items()})
+    dcfg = validate(DataConfig, opt.build({}, flags).get("data", {}), names=opt.section_names(flags, "data"))
     t_net, s_net = load_checkpoint(teacher)[0], load_checkpoint(student)[0]
     dcfg = data_for_model(data_for_model(dcfg, s_net, "student"), t_net, "teacher")
     tr = load_split(dcfg, "train", max_samples)

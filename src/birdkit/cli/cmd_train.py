@@ -6,18 +6,7 @@ from pathlib import Path
 
 import typer
 
-from birdkit.cli._options import (
-    ChannelsOpt,
-    ClassesOpt,
-    ConfigOpt,
-    DatasetOpt,
-    ImgSizeOpt,
-    RootOpt,
-    build,
-    data_flags,
-    given,
-    names_for,
-)
+from birdkit.cli import _options as opt
 from birdkit.cli._progress import TrainingProgress
 from birdkit.cli.main import app, console
 
@@ -38,21 +27,13 @@ def load_job_yaml(config: Path | None, job_keys: set[str]) -> dict:
 
 
 @app.command("train")
+@opt.with_flags(opt.DATA_FLAGS, opt.TRAIN_FLAGS)
 def train(
     out: Path = typer.Option(..., "--out", help="Run directory (resumes if it holds a partial run of this job)."),
     model: str = typer.Option(None, "--model", help="Registered model name (birdkit models)."),
-    dataset: str = DatasetOpt,
-    root: Path = RootOpt,
-    channels: int = ChannelsOpt,
-    img_size: int = ImgSizeOpt,
-    classes: str = ClassesOpt,
     robust: bool = typer.Option(False, "--robust", help="Corruption augmentation (15 training corruptions, sev 0-5)."),
-    epochs: int = typer.Option(None, "--epochs"),
-    lr: float = typer.Option(None, "--lr"),
-    batch_size: int = typer.Option(None, "--batch-size"),
-    seed: int = typer.Option(None, "--seed"),
-    max_samples: int = typer.Option(None, "--max-samples", help="Train on a random subset of this size."),
-    config: Path = ConfigOpt,
+    config: Path = opt.ConfigOpt,
+    flags: dict | None = None,
 ) -> None:
     """Train a model on a dataset (clean, or robust with corruption augmentation).
 
@@ -60,13 +41,11 @@ def train(
     from birdkit.config import TrainJob, validate
     from birdkit.experiments import run_train
 
-    flags = given({"model.name": model, "train.epochs": epochs, "train.optim.lr": lr, "train.batch_size": batch_size,
-                   "train.seed": seed, "train.max_train_samples": max_samples})
-    flags.update(data_flags(dataset, root, channels, img_size, classes))
-    raw = build(load_job_yaml(config, JOB_KEYS), flags)
+    flags = {**flags, **opt.given({"model.name": model})}
+    raw = opt.build(load_job_yaml(config, JOB_KEYS), flags)
     if robust and not (raw.get("train") or {}).get("augment"):
-        raw = build(raw, {"train.augment": {}})
-    job = validate(TrainJob, raw, source=str(config or ""), names=names_for(flags, config))
+        raw = opt.build(raw, {"train.augment": {}})
+    job = validate(TrainJob, raw, source=str(config or ""), names=opt.names_for(flags, config))
     with TrainingProgress(console) as prog:
         res = run_train(job, out, progress=prog)
     console.print(f"model: {res.model_path}")

@@ -7,18 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from birdkit.cli._options import (
-    ChannelsOpt,
-    ClassesOpt,
-    ConfigOpt,
-    DatasetOpt,
-    ImgSizeOpt,
-    RootOpt,
-    build,
-    data_flags,
-    given,
-    names_for,
-)
+from birdkit.cli import _options as opt
 from birdkit.cli._progress import TrainingProgress
 from birdkit.cli.cmd_train import load_job_yaml
 from birdkit.cli.main import app, console
@@ -27,16 +16,12 @@ JOB_KEYS = {"method", "teacher", "student", "data", "train", "layer_search"}
 
 
 @app.command("transfer")
+@opt.with_flags(opt.DATA_FLAGS, opt.TRAIN_FLAGS)
 def transfer(
     out: Path = typer.Option(..., "--out", help="Run directory (resumes if it holds a partial run of this job)."),
     method: str = typer.Option(None, "--method", help="Transfer method (default bird; see `birdkit methods`)."),
     teacher: Path = typer.Option(None, "--teacher", help="Teacher checkpoint (.safetensors)."),
     student: Path = typer.Option(None, "--student", help="Student checkpoint (.safetensors)."),
-    dataset: str = DatasetOpt,
-    root: Path = RootOpt,
-    channels: int = ChannelsOpt,
-    img_size: int = ImgSizeOpt,
-    classes: str = ClassesOpt,
     teacher_layer: str = typer.Option(None, "--teacher-layer", help="Guiding layer (default: teacher's default)."),
     student_layer: str = typer.Option(None, "--student-layer", help="Guided layer (default: student's default)."),
     alpha: float = typer.Option(None, "--alpha", help="Weight of the representation term (BIRD, Hints)."),
@@ -46,12 +31,8 @@ def transfer(
     layer_search: bool = typer.Option(None, "--layer-search/--no-layer-search",
                                       help="Try candidate layer pairs briefly; keep the best by validation robust "
                                            "accuracy under the *training* corruptions."),
-    epochs: int = typer.Option(None, "--epochs"),
-    lr: float = typer.Option(None, "--lr"),
-    batch_size: int = typer.Option(None, "--batch-size"),
-    seed: int = typer.Option(None, "--seed"),
-    max_samples: int = typer.Option(None, "--max-samples"),
-    config: Path = ConfigOpt,
+    config: Path = opt.ConfigOpt,
+    flags: dict | None = None,
 ) -> None:
     """Transfer a teacher's behavior into a student with one method (`birdkit methods` lists them).
 
@@ -61,20 +42,18 @@ def transfer(
     from birdkit.config import TransferJob, validate
     from birdkit.experiments import run_transfer
 
-    flags = given({"method.name": method, "teacher": str(teacher) if teacher else None,
-                   "student": str(student) if student else None, "method.alpha": alpha, "method.beta": beta,
-                   "method.kernel": kernel, "method.debiased": debiased, "layer_search": layer_search,
-                   "train.epochs": epochs, "train.optim.lr": lr, "train.batch_size": batch_size, "train.seed": seed,
-                   "train.max_train_samples": max_samples})
-    flags.update(data_flags(dataset, root, channels, img_size, classes))
-    raw = build(load_job_yaml(config, JOB_KEYS), flags)
-    job = validate(TransferJob, raw, source=str(config or ""), names=names_for(flags, config))
+    flags = {**flags, **opt.given({"method.name": method, "teacher": str(teacher) if teacher else None,
+                                   "student": str(student) if student else None, "method.alpha": alpha,
+                                   "method.beta": beta, "method.kernel": kernel, "method.debiased": debiased,
+                                   "layer_search": layer_search})}
+    raw = opt.build(load_job_yaml(config, JOB_KEYS), flags)
+    job = validate(TransferJob, raw, source=str(config or ""), names=opt.names_for(flags, config))
     if teacher_layer or student_layer:
         if not (job.teacher and job.student):
             raise typer.BadParameter("--teacher-layer/--student-layer need --teacher and --student")
         t_net, s_net = load_checkpoint(job.teacher)[0], load_checkpoint(job.student)[0]
         pair = {"teacher": teacher_layer or t_net.default_layer, "student": student_layer or s_net.default_layer}
-        job = validate(TransferJob, build(job.model_dump(), {"method.layers": [pair]}))
+        job = validate(TransferJob, opt.build(job.model_dump(), {"method.layers": [pair]}))
     with TrainingProgress(console) as prog:
         res = run_transfer(job, out, progress=prog)
     if res.layer_rows:

@@ -33,6 +33,11 @@ from PIL import Image
 
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
 
+__all__ = [
+    "IMG_EXTENSIONS", "FileImageDataset", "ImageDataset", "TensorImageDataset", "as_tensors",
+    "compute_mean_std", "data_home", "decode_image", "resolve_classes", "to_memory",
+]
+
 log = logging.getLogger(__name__)
 
 #: File name endings read as images by the folder-backed datasets (torchvision's list).

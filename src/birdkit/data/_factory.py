@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from birdkit._registry import Registry
-from birdkit.data._base import ImageDataset, to_memory
+from birdkit.data._base import ImageDataset, data_home, to_memory
 from birdkit.data.splits import SPLITS, check_split, stratified_split
 from birdkit.errors import BirdkitError
 
@@ -194,6 +194,17 @@ def create_dataset(
     return ds
 
 
+def locate_or_download(locate: Locator, download_to: Callable[[Path], None], root: str | os.PathLike[str] | None,
+                       download: bool) -> tuple[Path | None, list[Path]]:
+    """``locate(root)``; when nothing is found and ``download`` is set, ``download_to`` the root
+    (or birdkit's data home) first, then look again."""
+    found, looked = locate(root)
+    if found is None and download:
+        download_to(expand_root(root) if root is not None else data_home())
+        found, looked = locate(root)
+    return found, looked
+
+
 def first_existing(candidates: Sequence[Path], check: Callable[[Path], bool]) -> Path | None:
     """The first candidate folder for which ``check`` holds."""
     for c in candidates:
@@ -210,4 +221,5 @@ def expand_root(root: str | os.PathLike[str]) -> Path:
     return Path(root).expanduser().absolute()
 
 
-__all__ = ["DATASETS", "SPLITS", "create_dataset", "dataset_info", "list_datasets", "register_dataset"]
+__all__ = ["DATASETS", "SPLITS", "create_dataset", "dataset_info", "list_datasets", "locate_or_download",
+           "register_dataset"]

@@ -28,6 +28,10 @@ import numpy as np
 
 from birdkit.errors import BirdkitError, DataFormatError
 
+__all__ = [
+    "ALLOWED_GLOBALS", "RestrictedUnpickler", "UnsafePickleError", "safe_load", "safe_loads",
+]
+
 try:  # numpy >= 2 moved it; pickled arrays name either place
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
 except ImportError:  # pragma: no cover - numpy 1.x

@@ -36,7 +36,7 @@ import torchvision.datasets as tvd
 from torchvision.datasets.utils import download_and_extract_archive
 
 from birdkit.data._base import TensorImageDataset, data_home
-from birdkit.data._factory import expand_root, first_existing, register_dataset
+from birdkit.data._factory import expand_root, first_existing, locate_or_download, register_dataset
 from birdkit.data._safe_pickle import safe_load
 from birdkit.errors import DataFormatError, DataNotFoundError, one_line
 
@@ -148,10 +148,7 @@ def _download(layout: _Layout, target: Path) -> None:
 def _loader(layout: _Layout):
     def load(official: str, *, root: str | os.PathLike[str] | None = None,
              download: bool = False) -> TensorImageDataset:
-        found, looked = layout.locate(root)
-        if found is None and download:
-            _download(layout, expand_root(root) if root is not None else data_home())
-            found, looked = layout.locate(root)
+        found, looked = locate_or_download(layout.locate, functools.partial(_download, layout), root, download)
         if found is None:
             raise DataNotFoundError(
                 f"{layout.title} not found: no folder with {', '.join(layout.files())}. Looked in: "

@@ -26,7 +26,7 @@ import torch
 from torchvision.datasets import FashionMNIST
 
 from birdkit.data._base import TensorImageDataset, data_home
-from birdkit.data._factory import expand_root, first_existing, register_dataset
+from birdkit.data._factory import expand_root, first_existing, locate_or_download, register_dataset
 from birdkit.data.idx import read_idx
 from birdkit.errors import DataFormatError, DataNotFoundError, ShapeError, one_line
 
@@ -113,10 +113,7 @@ def load(official: str, *, root: str | os.PathLike[str] | None = None, download:
     Raises:
         DataNotFoundError: not found (and not downloadable).
     """
-    found, looked = locate(root)
-    if found is None and download:
-        _download(expand_root(root) if root is not None else data_home())
-        found, looked = locate(root)
+    found, looked = locate_or_download(locate, _download, root, download)
     if found is None:
         raise DataNotFoundError(
             "Fashion-MNIST not found: no folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, "

@@ -17,6 +17,8 @@ import numpy as np
 
 from birdkit.errors import DataFormatError
 
+__all__ = ["IDX_DTYPES", "read_idx", "write_idx"]
+
 #: IDX element type code -> numpy dtype (big-endian as stored).
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),

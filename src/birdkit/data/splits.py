@@ -22,6 +22,8 @@ import torch
 
 from birdkit.errors import BirdkitError
 
+__all__ = ["SPLITS", "check_split", "stratified_split"]
+
 #: The split names accepted by :func:`birdkit.data.create_dataset`.
 SPLITS: tuple[str, ...] = ("train", "val", "train_full", "test")
 

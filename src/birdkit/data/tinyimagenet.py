@@ -36,7 +36,7 @@ from pathlib import Path
 from torchvision.datasets.utils import download_and_extract_archive
 
 from birdkit.data._base import IMG_EXTENSIONS, FileImageDataset, data_home
-from birdkit.data._factory import expand_root, first_existing, register_dataset
+from birdkit.data._factory import expand_root, first_existing, locate_or_download, register_dataset
 from birdkit.errors import DataFormatError, DataNotFoundError, one_line
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,7 @@ def load(official: str, *, root: str | os.PathLike[str] | None = None, download:
         DataNotFoundError: not found (and not downloadable).
         DataFormatError: a broken layout (missing class folder, bad annotation line).
     """
-    found, looked = locate(root)
-    if found is None and download:
-        _download(expand_root(root) if root is not None else data_home())
-        found, looked = locate(root)
+    found, looked = locate_or_download(locate, _download, root, download)
     if found is None:
         raise DataNotFoundError(
             "Tiny-ImageNet not found: no tiny-imagenet-200 folder with wnids.txt, train/ and "

@@ -3,29 +3,9 @@
 See :mod:`birdkit.features.capture` and ``docs/capture_and_checkpoints.md``.
 """
 
-from birdkit.features.capture import (
-    Features,
-    LayerInfo,
-    LayerNotRunError,
-    capture,
-    list_layers,
-    pool_features,
-    unwrap_model,
-    validate_layers,
-)
-from birdkit.features.inference import accuracy, batched_forward, pooled_features, predict
+from birdkit.features import capture as _capture
+from birdkit.features import inference as _inference
+from birdkit.features.capture import *  # noqa: F403
+from birdkit.features.inference import *  # noqa: F403
 
-__all__ = [
-    "accuracy",
-    "batched_forward",
-    "pooled_features",
-    "predict",
-    "Features",
-    "LayerInfo",
-    "LayerNotRunError",
-    "capture",
-    "list_layers",
-    "pool_features",
-    "unwrap_model",
-    "validate_layers",
-]
+__all__ = [*_capture.__all__, *_inference.__all__]

@@ -19,22 +19,11 @@ Each class declares what it needs (see :mod:`birdkit.methods._base`); ``create_m
 from __future__ import annotations
 
 # Importing the method modules registers them, in the order of the paper's tables.
-from birdkit.methods import bird, hints, lwf, probe, task  # noqa: F401
-from birdkit.methods._base import Stage, TransferMethod, freeze, teacher_with_new_head
-from birdkit.methods._factory import (
-    METHODS,
-    benchmark_methods,
-    create_method,
-    list_methods,
-    method_class,
-    method_info,
-    register_method,
-    tunable_methods,
-)
-from birdkit.methods._pairs import forward_pairs, resolve_pairs
+from birdkit.methods import _base, _factory, _pairs
 
-__all__ = [
-    "METHODS", "Stage", "TransferMethod", "benchmark_methods", "create_method", "forward_pairs", "freeze",
-    "list_methods", "method_class", "method_info", "register_method", "resolve_pairs", "teacher_with_new_head",
-    "tunable_methods",
-]
+from birdkit.methods import task, probe, lwf, hints, bird  # noqa: F401  (isort: skip: the order is the registry's)
+from birdkit.methods._base import *  # noqa: F403
+from birdkit.methods._factory import *  # noqa: F403
+from birdkit.methods._pairs import *  # noqa: F403
+
+__all__ = [*_base.__all__, *_factory.__all__, *_pairs.__all__]

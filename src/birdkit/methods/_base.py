@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from birdkit.config import MethodConfig
 
-__all__ = ["Stage", "TransferMethod", "freeze", "teacher_with_new_head"]
+__all__ = ["Stage", "TransferMethod", "freeze", "task_output", "teacher_with_new_head"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,12 @@ class TransferMethod(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
+
+
+def task_output(out: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The contract's dict for an objective made of the task loss alone: ``CE(out, y)``."""
+    ce = F.cross_entropy(out, y)
+    return {"loss": ce, "output": out, "ce": ce.detach()}
 
 
 def freeze(model: nn.Module) -> nn.Module:

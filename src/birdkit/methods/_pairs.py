@@ -7,8 +7,9 @@ from torch import nn
 
 from birdkit.config import LayerPair
 from birdkit.features import capture, validate_layers
+from birdkit.methods._base import TransferMethod
 
-__all__ = ["forward_pairs", "resolve_pairs"]
+__all__ = ["LayerPairMethod", "forward_pairs", "resolve_pairs"]
 
 
 def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair] | None) -> list[LayerPair]:
@@ -33,3 +34,22 @@ def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair]
         out = student(x)
         s_feats = [sf[p.student] for p in pairs]
     return out, t_feats, s_feats
+
+
+class LayerPairMethod(TransferMethod):
+    """Base of the methods that supervise student layers with teacher layers read on the same
+    student batch (BIRD, Hints): ``alpha`` weighs the layer term against the task loss, and the
+    pairs default to each network's ``default_layer`` (docs/method.md §1)."""
+
+    uses_teacher = True
+    has_layers = True
+    tunable = ("lr", "alpha")
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float, layers: list[LayerPair] | None):
+        super().__init__(student, teacher=teacher)
+        self.alpha = alpha
+        self.pairs = resolve_pairs(teacher, student, layers)
+
+    def paired_forward(self, x: torch.Tensor):
+        """``(student logits, teacher features, student features)`` of batch ``x`` (see :func:`forward_pairs`)."""
+        return forward_pairs(self.teacher, self.model, self.pairs, x)

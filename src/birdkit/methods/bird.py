@@ -21,26 +21,20 @@ from torch import nn
 
 from birdkit.config import LayerPair, MethodConfig
 from birdkit.losses import CKALoss
-from birdkit.methods._base import TransferMethod
 from birdkit.methods._factory import register_method
-from birdkit.methods._pairs import forward_pairs, resolve_pairs
+from birdkit.methods._pairs import LayerPairMethod
 
 
 @register_method
-class BirdMethod(TransferMethod):
+class BirdMethod(LayerPairMethod):
     name = "bird"
     summary = "BIRD: task loss + (1 - CKA) between a frozen teacher layer and a student layer"
-    uses_teacher = True
-    has_layers = True
-    tunable = ("lr", "alpha")
 
     def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
                  layers: list[LayerPair] | None = None, kernel: str = "linear", debiased: bool = False,
                  beta: float | None = None):
-        super().__init__(student, teacher=teacher)
-        self.alpha = alpha
+        super().__init__(student, teacher, alpha=alpha, layers=layers)
         self.task_weight, self.rep_weight = (1 - alpha, alpha) if beta is None else (alpha, beta)
-        self.pairs = resolve_pairs(teacher, student, layers)
         self.rep_loss = CKALoss(kernel=kernel, debiased=debiased)
 
     @classmethod
@@ -49,7 +43,7 @@ class BirdMethod(TransferMethod):
                    beta=cfg.beta)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)
+        out, t_feats, s_feats = self.paired_forward(x)
         ce = F.cross_entropy(out, y)
         rep = sum(p.weight * self.rep_loss(t, s) for p, t, s in zip(self.pairs, t_feats, s_feats))
         loss = self.task_weight * ce + self.rep_weight * rep

@@ -17,24 +17,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from birdkit.config import LayerPair, MethodConfig
-from birdkit.methods._base import TransferMethod
 from birdkit.methods._factory import register_method
-from birdkit.methods._pairs import forward_pairs, resolve_pairs
+from birdkit.methods._pairs import LayerPairMethod, forward_pairs
 
 
 @register_method
-class HintsMethod(TransferMethod):
+class HintsMethod(LayerPairMethod):
     name = "hints"
     summary = "FitNets hints: L2 between teacher features and a linear map of the student's, at BIRD's layers"
-    uses_teacher = True
-    has_layers = True
-    tunable = ("lr", "alpha")
 
     def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
                  layers: list[LayerPair] | None = None, example_input: torch.Tensor | None = None):
-        super().__init__(student, teacher=teacher)
-        self.alpha = alpha
-        self.pairs = resolve_pairs(teacher, student, layers)
+        super().__init__(student, teacher, alpha=alpha, layers=layers)
         if example_input is None:
             spec = student.birdkit_spec
             example_input = torch.zeros(2, spec["in_chans"], spec["img_size"], spec["img_size"])
@@ -46,7 +40,7 @@ class HintsMethod(TransferMethod):
         return cls(student, teacher, alpha=cfg.alpha, layers=cfg.layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        out, t_feats, s_feats = forward_pairs(self.teacher, self.model, self.pairs, x)
+        out, t_feats, s_feats = self.paired_forward(x)
         ce = F.cross_entropy(out, y)
         hint = sum(p.weight * F.mse_loss(r(s), t) for p, r, s, t in zip(self.pairs, self.regressors, s_feats, t_feats))
         loss = (1 - self.alpha) * ce + self.alpha * hint

@@ -10,11 +10,10 @@ Distort Pretrained Features and Underperform Out-of-Distribution").
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from birdkit.config import MethodConfig
-from birdkit.methods._base import Stage, TransferMethod, teacher_with_new_head
+from birdkit.methods._base import Stage, TransferMethod, task_output, teacher_with_new_head
 from birdkit.methods._factory import register_method
 
 
@@ -54,8 +53,7 @@ class LinearProbeMethod(TransferMethod):
             out = self.model.get_classifier()(feats)
         else:
             out = self.model(x)
-        ce = F.cross_entropy(out, y)
-        return {"loss": ce, "output": out, "ce": ce.detach()}
+        return task_output(out, y)
 
 
 @register_method

@@ -11,11 +11,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from birdkit.config import MethodConfig
-from birdkit.methods._base import TransferMethod, teacher_with_new_head
+from birdkit.methods._base import TransferMethod, task_output, teacher_with_new_head
 from birdkit.methods._factory import register_method
 
 
@@ -30,9 +29,7 @@ class TaskMethod(TransferMethod):
     tunable = ()
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.model(x)
-        ce = F.cross_entropy(out, y)
-        return {"loss": ce, "output": out, "ce": ce.detach()}
+        return task_output(self.model(x), y)
 
 
 @register_method

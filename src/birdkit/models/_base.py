@@ -103,6 +103,17 @@ class BirdkitModel(nn.Module):
         if self.birdkit_spec:
             self.birdkit_spec["num_classes"] = num_classes
 
+    def _build_head(self, num_features: int, num_classes: int, default_layer: str,
+                    drop_rate: float | None = None) -> None:
+        """Set what every model's head shares: ``num_features`` and ``num_classes``, head dropout
+        (when ``drop_rate`` is given), a fresh ``nn.Linear`` classifier under
+        :attr:`classifier_name`, and the default BIRD layer."""
+        self.num_features, self.num_classes = num_features, num_classes
+        if drop_rate is not None:
+            self.head_drop = nn.Dropout(drop_rate)
+        self.set_submodule(self.classifier_name, nn.Linear(num_features, num_classes), strict=False)
+        self.default_layer = default_layer
+
     def _init_classifier(self, layer: nn.Linear) -> None:
         """Initialise a new classifier; PyTorch's default ``nn.Linear`` init unless overridden."""
 

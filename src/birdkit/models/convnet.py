@@ -83,11 +83,7 @@ class ConvNet(BirdkitModel):
                 prev = int(w)
             stages.append(nn.Sequential(layers))
         self.stages = nn.Sequential(*stages)
-        self.num_features = prev
-        self.num_classes = num_classes
-        self.head_drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(prev, num_classes)
-        self.default_layer = f"stages.{len(stages) - 1}"
+        self._build_head(prev, num_classes, f"stages.{len(stages) - 1}", drop_rate)
         init_conv_bn(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -85,10 +85,7 @@ class DenseNet(BirdkitModel):
         layers["norm5"] = nn.BatchNorm2d(n)
         layers["relu5"] = nn.ReLU()
         self.features = nn.Sequential(layers)
-        self.num_features = n
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(n, num_classes)
-        self.default_layer = "features.relu5"
+        self._build_head(n, num_classes, "features.relu5")
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)

@@ -83,11 +83,7 @@ class MobileNetV2(BirdkitModel):
                 inp = oup
         features.append(conv_bn_act(inp, last, 1, act=nn.ReLU6))
         self.features = nn.Sequential(*features)
-        self.num_features = last
-        self.num_classes = num_classes
-        self.head_drop = nn.Dropout(drop_rate)
-        self.classifier = nn.Linear(last, num_classes)
-        self.default_layer = f"features.{len(features) - 1}"
+        self._build_head(last, num_classes, f"features.{len(features) - 1}", drop_rate)
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")

@@ -106,10 +106,7 @@ class ResNet(BirdkitModel):
                 blocks.append(block(in_planes, planes, stride))
                 in_planes = planes * block.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.num_features = in_planes
-        self.num_classes = num_classes
-        self.fc = nn.Linear(in_planes, num_classes)
-        self.default_layer = "layer4"
+        self._build_head(in_planes, num_classes, "layer4")
         init_conv_bn(self)
         if zero_init_residual:
             for m in self.modules():

@@ -43,7 +43,8 @@ from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
 from birdkit.training.seeds import epoch_seed, order_seed
 
-__all__ = ["FitResult", "NonFiniteLossError", "Trainer", "accuracy", "build_optimizer", "build_scheduler"]
+__all__ = ["LOG_FILE", "METRICS_FILE", "MODEL_FILE", "RUN_FILE", "STATE_FILE", "FitResult", "NonFiniteLossError",
+           "Trainer", "accuracy", "build_optimizer", "build_scheduler"]
 
 log = logging.getLogger(__name__)
 

@@ -5,19 +5,7 @@ well its behavior transfers (docs/method.md §4, docs/study.md).
   complementary knowledge, behavioral relevance).
 """
 
-from birdkit.transferability.properties import (
-    AGGREGATIONS,
-    REDUCTIONS,
-    ProbeResult,
-    TeacherProperties,
-    behavioral_relevance,
-    complementary_knowledge,
-    linear_probe,
-    robust_usefulness,
-    teacher_properties,
-)
+from birdkit.transferability import properties as _properties
+from birdkit.transferability.properties import *  # noqa: F403
 
-__all__ = [
-    "AGGREGATIONS", "REDUCTIONS", "ProbeResult", "TeacherProperties", "behavioral_relevance",
-    "complementary_knowledge", "linear_probe", "robust_usefulness", "teacher_properties",
-]
+__all__ = [*_properties.__all__]
