@@ -109,3 +109,13 @@ def test_ruff_is_clean():
     res = subprocess.run([str(BIN / "ruff"), "check", "src", "tests", "benchmarks"], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_docstrings_cite_files_inside_the_repository():
+    import re
+
+    cited = {m for path, _, _ in _modules() for m in re.findall(r"docs/[\w.-]+\.md", path.read_text())}
+    missing = sorted(c for c in cited if not (ROOT / c).is_file())
+    assert cited and not missing, missing
+    texts = "\n".join(path.read_text() for path, _, _ in _modules())
+    assert "shared/docs" not in texts and not re.search(r"(?<!docs/)\bmethod\.md", texts)

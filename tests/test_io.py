@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from birdkit.io import (
-    TEMP_PREFIX, atomic_path, jsonable, parse_value, read_csv, read_json, sha256_file, write_csv, write_json,
+    TEMP_PREFIX,
+    atomic_path,
+    jsonable,
+    parse_value,
+    read_csv,
+    read_json,
+    sha256_file,
+    write_csv,
+    write_json,
     write_text,
 )
 

@@ -73,7 +73,8 @@ def test_rgb_folder_is_converted_for_a_gray_model_or_refused_in_one_line(folders
         _ok(["train", "--model", "convnet_xxs", "--dataset", "imagefolder", "--root", str(gray), "--channels", "1",
              "--epochs", "1", "--batch-size", "16", "--out", str(d / "teacher")])
     # reconciled: the folder is decoded as the model expects (1 channel, 28 px)
-    _ok(["evaluate", "--model", str(model), "--dataset", "imagefolder", "--root", str(rgb), "--out", str(tmp_path / "e")])
+    _ok(["evaluate", "--model", str(model), "--dataset", "imagefolder", "--root", str(rgb),
+         "--out", str(tmp_path / "e")])
     # refused before any work when the flags contradict the model
     res = _cli("evaluate", "--model", str(model), "--dataset", "imagefolder", "--root", str(rgb), "--channels", "3",
                "--out", str(tmp_path / "refused"))

@@ -3,8 +3,19 @@
 import pytest
 
 from birdkit.config import (
-    METHOD_OVERRIDE_KEYS, MethodConfig, PairConfig, TrainConfig, TrainJob, builtin_pairs, builtin_studies,
-    dump_yaml, load_pair, load_study, load_yaml, read_yaml, validate,
+    METHOD_OVERRIDE_KEYS,
+    MethodConfig,
+    PairConfig,
+    TrainConfig,
+    TrainJob,
+    builtin_pairs,
+    builtin_studies,
+    dump_yaml,
+    load_pair,
+    load_study,
+    load_yaml,
+    read_yaml,
+    validate,
 )
 from birdkit.errors import ConfigError, UnknownNameError
 

@@ -27,7 +27,8 @@ def test_cifar10_py2_batches(cifar10_root):
     assert full.mean == (0.4914, 0.4822, 0.4465) and full.std == (0.2470, 0.2435, 0.2616)
     test = create_dataset("cifar10", "test", root=cifar10_root["root"] / "cifar-10-batches-py")
     xt, yt = cifar10_root["test"]
-    assert torch.equal(test.images, torch.from_numpy(xt.reshape(-1, 3, 32, 32))) and test.targets.tolist() == yt.tolist()
+    assert torch.equal(test.images, torch.from_numpy(xt.reshape(-1, 3, 32, 32)))
+    assert test.targets.tolist() == yt.tolist()
     sub = create_dataset("cifar10", "test", root=cifar10_root["root"], classes=["deer", "truck"])
     assert sub.targets.tolist() == [1, 0, 0] and torch.equal(sub.images, test.images[[0, 2, 3]])
     assert dataset_info("cifar10", root=cifar10_root["root"])["on_disk"]

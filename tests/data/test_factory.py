@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from birdkit.data import (
-    DATASETS, SPLITS, TensorImageDataset, as_tensors, compute_mean_std, create_dataset, dataset_info,
-    list_datasets, mnist5k, stratified_split,
+    DATASETS,
+    SPLITS,
+    TensorImageDataset,
+    as_tensors,
+    compute_mean_std,
+    create_dataset,
+    dataset_info,
+    list_datasets,
+    mnist5k,
+    stratified_split,
 )
 from birdkit.errors import BirdkitError, DataNotFoundError, ShapeError, UnknownNameError
 

@@ -8,8 +8,7 @@ import torch
 from PIL import Image
 
 from birdkit.data import FileImageDataset, TensorImageDataset, as_tensors, create_dataset
-from birdkit.errors import DataFormatError
-from birdkit.errors import BirdkitError, DataNotFoundError, ShapeError
+from birdkit.errors import BirdkitError, DataFormatError, DataNotFoundError, ShapeError
 
 WNIDS = ["n02124075", "n01443537", "n09999999"]  # not sorted on purpose
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from birdkit.errors import UnknownNameError
 from birdkit.config import builtin_pairs, load_pair
+from birdkit.errors import UnknownNameError
 from birdkit.experiments import PairRunner, derive_seed
 from birdkit.models import count_parameters, create_model
 from pairs import run_pair
@@ -140,7 +140,7 @@ def test_derive_seed_and_method_config_resolution():
     assert derive_seed(4, "teacher") == 4
     assert derive_seed(4, "student") == derive_seed(4, "oracle") == 5
     order = benchmark_methods()
-    assert [derive_seed(2, m) for m in ("ft", "bird")] == [2000 + 17 * order.index("ft"), 2000 + 17 * order.index("bird")]
+    assert [derive_seed(2, m) for m in ("ft", "bird")] == [2000 + 17 * order.index(m) for m in ("ft", "bird")]
     assert len({derive_seed(s, m) for s in range(20) for m in order[2:]}) == 20 * len(order[2:])
     cfg = load_pair("fmnist-split")
     bird = resolve_method_config(cfg, "bird")

@@ -2,12 +2,10 @@
 
 import pytest
 
-import birdkit.selection.hparams as hp
 import birdkit.selection._score as score
-from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.config import PairConfig, load_pair
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.selection.layers import candidate_layers
-
 from pairs import run_pair, select
 from pairs import shrink as _shrink
 

@@ -5,12 +5,12 @@ import csv
 import pytest
 import torch
 
-from birdkit.methods import create_method
-from birdkit.models import create_model
 from birdkit.config import AugmentConfig, OptimConfig, TrainConfig
 from birdkit.data import TensorData
-from birdkit.training import NonFiniteLossError, Trainer
 from birdkit.errors import ShapeError
+from birdkit.methods import create_method
+from birdkit.models import create_model
+from birdkit.training import NonFiniteLossError, Trainer
 
 
 def _data(n=96, classes=3, seed=0):

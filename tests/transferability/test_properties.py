@@ -5,12 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from birdkit.errors import BirdkitError, ShapeError
-from birdkit.models import create_model
 from birdkit.data import TensorData
+from birdkit.errors import BirdkitError, ShapeError
 from birdkit.features import pooled_features
+from birdkit.models import create_model
 from birdkit.transferability import (
-    ProbeResult, behavioral_relevance, complementary_knowledge, linear_probe, robust_usefulness, teacher_properties,
+    ProbeResult,
+    behavioral_relevance,
+    complementary_knowledge,
+    linear_probe,
+    robust_usefulness,
+    teacher_properties,
 )
 
 
@@ -22,13 +27,13 @@ def _reference(clean, perturbed, labels, C, reduce):
     mu, sd = clean.mean(0), clean.std(0)
     useful, robust = np.zeros((p, C)), np.zeros((p, C))
     for j in range(p):
-        f = lambda a: (a[:, j] - mu[j]) / sd[j]  # noqa: E731
+        f = lambda a, j=j: (a[:, j] - mu[j]) / sd[j]  # noqa: E731
         views = [f(clean)] + [f(perturbed[k]) for k in range(len(perturbed))]
         for c in range(C):
             y = np.where(labels == c, 1.0, -1.0)
             pos, neg = labels == c, labels != c
 
-            def balanced(v):
+            def balanced(v, pos=pos, neg=neg):
                 return 0.5 * v[pos].mean() - 0.5 * v[neg].mean()
 
             u = balanced(views[0])
