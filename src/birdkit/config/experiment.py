@@ -56,6 +56,19 @@ class PairConfig(StrictModel):
                                        description="per-method MethodConfig fields and learning rate (lr)")
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
+    def method_config(self, name: str, **fields) -> MethodConfig:
+        """Method ``name``'s config: the shared ``method`` section, then the method's own
+        ``overrides`` (its MethodConfig fields; the learning rate goes to :meth:`transfer_config`),
+        then ``fields`` (a selection grid point, a layer pair), which win."""
+        own = {k: v for k, v in self.overrides.get(name, {}).items() if k in MethodConfig.model_fields}
+        extra = {k: v for k, v in fields.items() if k in MethodConfig.model_fields}
+        return MethodConfig(**{**self.method.model_dump(), "name": name, **own, **extra})
+
+    def transfer_config(self, name: str, seed: int = 0, lr: float | None = None) -> TrainConfig:
+        """Method ``name``'s transfer budget in experiment seed ``seed``: ``transfer_train`` with the
+        seed added and the learning rate ``lr``, else the method's overridden one."""
+        return self.transfer_train.with_seed_offset(seed).with_lr(lr or self.overrides.get(name, {}).get("lr"))
+
     @field_validator("overrides")
     @classmethod
     def _known_override_keys(cls, v: dict[str, dict]) -> dict[str, dict]:

@@ -90,18 +90,15 @@ def seed_dir(out_dir: str | Path, name: str, seed: int) -> Path:
 
 
 def resolve_method_config(cfg: PairConfig, name: str, layers: list[LayerPair] | None = None) -> MethodConfig:
-    """Method ``name``'s config in pair ``cfg``: the shared ``method`` section, the method's own
-    ``overrides`` (but its learning rate, see :func:`resolve_transfer_train`), then ``layers``."""
+    """Method ``name``'s config in pair ``cfg`` (:meth:`PairConfig.method_config`), ``layers``
+    replacing its layer pairs; an unknown method lists close matches."""
     method_class(name)
-    own = {k: v for k, v in cfg.overrides.get(name, {}).items() if k in MethodConfig.model_fields}
-    mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": name, **own})
-    return mcfg if layers is None else mcfg.model_copy(update={"layers": list(layers)})
+    return cfg.method_config(name) if layers is None else cfg.method_config(name, layers=list(layers))
 
 
 def resolve_transfer_train(cfg: PairConfig, name: str, seed: int = 0) -> TrainConfig:
-    """The transfer budget of method ``name`` in experiment seed ``seed``: ``transfer_train``
-    with the method's overridden learning rate and the seed added."""
-    return cfg.transfer_train.with_seed_offset(seed).with_lr(cfg.overrides.get(name, {}).get("lr"))
+    """The transfer budget of method ``name`` in experiment seed ``seed`` (:meth:`PairConfig.transfer_config`)."""
+    return cfg.transfer_config(name, seed)
 
 
 def check_pair_methods(cfg: PairConfig, methods: Sequence[str] | None = None) -> list[str]:

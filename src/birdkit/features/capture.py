@@ -27,7 +27,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -474,12 +474,18 @@ class LayerInfo:
             pass, batch dimension included; ``None`` if the module did not run or returned no
             tensor. With an input built from ``input_shape`` or the model spec the batch is 1.
         num_params: number of parameters of the module, its children included.
+        finished: rank at which the module finished in the probing forward pass (0 first), or
+            ``None`` if it did not run: the order in which the network computes its layers.
+        output_key: identifies the output tensor object of the probing pass: two modules with the
+            same key returned the very same tensor (a container and its last child).
     """
 
     name: str
     type: str
     output_shape: tuple[int, ...] | None
     num_params: int
+    finished: int | None = field(default=None, compare=False)
+    output_key: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def depth(self) -> int:
@@ -544,12 +550,18 @@ def list_layers(
     if example_input is None:
         example_input = _example_from_spec(inner, input_shape)
     shapes: dict[str, tuple[int, ...] | None] = {}
+    keys: dict[str, int | None] = {}
+    alive: list[torch.Tensor] = []  # held until the end, so no two outputs share an id
     named = [(n, m) for n, m in inner.named_modules() if n]
 
     def make_hook(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             t = _first_tensor(output)
+            shapes.pop(name, None)  # a module run twice counts where it finished last
             shapes[name] = tuple(t.shape) if t is not None else None
+            if t is not None:
+                alive.append(t)
+            keys[name] = id(t) if t is not None else None
 
         return hook
 
@@ -572,6 +584,7 @@ def list_layers(
         for m, mode in modes.items():
             m.training = mode
 
+    rank = {name: i for i, name in enumerate(shapes)}  # dict order: the order hooks fired
     out = []
     for name, module in named:
         info = LayerInfo(
@@ -579,6 +592,8 @@ def list_layers(
             type=type(module).__name__,
             output_shape=shapes.get(name),
             num_params=sum(p.numel() for p in module.parameters()),
+            finished=rank.get(name),
+            output_key=keys.get(name),
         )
         if depth is not None and info.depth > depth:
             continue

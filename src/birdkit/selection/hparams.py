@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from birdkit.config import MethodConfig, PairConfig
+from birdkit.config import MethodConfig, PairConfig, TrainConfig
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.data import TensorData
 from birdkit.errors import UnknownNameError
@@ -60,6 +60,14 @@ def _tag(point: dict) -> str:
     return "_".join(f"{k}{v}" for k, v in point.items())
 
 
+def _candidate(cfg: PairConfig, method: str, point: dict) -> tuple[MethodConfig, TrainConfig]:
+    """The method config and transfer budget of one grid point: the pair's shared method section
+    (not the method's overrides, which are what selection chooses) with the point's values."""
+    mcfg = cfg.model_copy(update={"overrides": {}}).method_config(method, **point)
+    tc = cfg.transfer_train.model_copy(update={"tensorboard": False}).with_lr(point.get("lr"))
+    return mcfg, tc
+
+
 def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, train: TensorData,
                    val: TensorData, run_dir: str | Path, grid: dict[str, dict[str, list]] | None = None,
                    severities=(1, 3, 5), layer_search: bool = True, layer_candidates: int = 2, seeds: int = 1,
@@ -86,9 +94,7 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
         keys = list(axes)
         for values in itertools.product(*(axes[k] for k in keys)):
             point = dict(zip(keys, values))
-            mfields = {k: v for k, v in point.items() if k in MethodConfig.model_fields}
-            mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": method, **mfields})
-            tc = cfg.transfer_train.model_copy(update={"tensorboard": False}).with_lr(point.get("lr"))
+            mcfg, tc = _candidate(cfg, method, point)
             tag = _tag(point)
             if progress:
                 progress({"event": "stage", "name": f"select {method} {tag}"})
@@ -117,9 +123,7 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
         best[method] = {k: top[k] for k in keys}
     if layer_search and "bird" in best:
         point = best["bird"]
-        mcfg = MethodConfig(**{**cfg.method.model_dump(), "name": "bird",
-                               **{k: v for k, v in point.items() if k in MethodConfig.model_fields}})
-        tc = cfg.transfer_train.model_copy(update={"tensorboard": False}).with_lr(point.get("lr"))
+        mcfg, tc = _candidate(cfg, "bird", point)
         pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=train, val=val, cfg=tc,
                                     run_dir=run_dir / "layers" / _tag(point), k=layer_candidates, epochs=tc.epochs,
                                     val_samples=len(val), severities=severities, seeds=seeds, progress=progress)

@@ -19,6 +19,7 @@ from torch import nn
 
 from birdkit.config import LayerPair, MethodConfig, TrainConfig
 from birdkit.data import TensorData
+from birdkit.errors import BirdkitError
 from birdkit.evaluation.robustness import CorruptedTestSet
 from birdkit.features import list_layers
 from birdkit.selection._score import train_and_score
@@ -33,19 +34,45 @@ log = logging.getLogger(__name__)
 
 
 def candidate_layers(model: nn.Module, k: int = 3) -> list[str]:
-    """Stage-end layers of ``model`` (deepest last), at most ``k``; always includes the default."""
-    infos = list_layers(model)
-    last_by_shape: dict[tuple, str] = {}
-    for info in infos:
-        shape = tuple(info.output_shape or ())
-        if len(shape) in (3, 4) and info.name and info.name.count(".") <= 1:
-            last_by_shape.pop(shape, None)  # keep insertion order = order of last occurrence
-            last_by_shape[shape] = info.name
-    names = list(last_by_shape.values())[-k:]
+    """The deepest ``k`` stage ends of ``model`` in the order the network computes them (deepest
+    last); the model's ``default_layer`` is always among them.
+
+    From one probing forward pass (:func:`~birdkit.features.list_layers`), among modules at most
+    two names deep: modules that return the same tensor (a container and its last child) count
+    once, under the default layer's name if it is one of them, else a name at the default's
+    nesting level, else the deepest; a stage end
+    is the last module to finish with each distinct 4-D output shape; for token models (3-D
+    outputs) every block of a block stack (``blocks.3``) is one."""
+    if k < 1:
+        raise BirdkitError(f"candidate_layers: k must be >= 1, got {k}")
     default = getattr(model, "default_layer", None)
-    if default and default not in names:
-        names = names[1:] + [default] if len(names) >= k else names + [default]
-    return names
+    infos = sorted((i for i in list_layers(model) if i.finished is not None and i.depth <= 2
+                    and len(i.output_shape or ()) in (3, 4)), key=lambda i: i.finished)
+    level = default.count(".") + 1 if default else 2
+
+    def preference(name: str) -> tuple:  # the default's name, else one at its nesting level, else the deepest
+        depth = name.count(".") + 1
+        return (name == default, depth == level, depth)
+
+    named: dict[int, str] = {}  # output tensor -> the name it goes by
+    for info in infos:
+        held = named.get(info.output_key)
+        if held is None or preference(info.name) > preference(held):
+            named[info.output_key] = info.name
+    by_name = {i.name: i for i in infos}
+    kept: dict[tuple, str] = {}  # 4-D: output shape -> its last module; 3-D: each block
+    for name in sorted(set(named.values()), key=lambda n: by_name[n].finished):
+        info = by_name[name]
+        is_block = len(info.output_shape) == 3 and name.rsplit(".", 1)[-1].isdigit()
+        if len(info.output_shape) == 4 or is_block:
+            kept.pop(info.output_shape if len(info.output_shape) == 4 else (name,), None)
+            kept[info.output_shape if len(info.output_shape) == 4 else (name,)] = name
+    names = sorted(kept.values(), key=lambda n: by_name[n].finished)
+    chosen = names[-k:]
+    if default and default not in chosen:  # the default replaces the shallowest candidate
+        chosen = sorted([default] + (chosen[1:] if len(chosen) >= k else chosen),
+                        key=lambda n: by_name[n].finished if n in by_name else -1)
+    return chosen
 
 
 def search_layers(
