@@ -154,7 +154,8 @@ def corrupt_cmd(
     n_img = len(images)
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    live = console.is_terminal  # otherwise one plain line per finished file, as it happens
+    with Progress(*columns, console=console, transient=False, disable=not live) as bar:
         task = bar.add_task("corrupting", total=len(names) * len(sevs) * n_img, rate="")
         base = 0  # images of finished files
 
@@ -174,6 +175,9 @@ def corrupt_cmd(
                 if ev.status == "built":
                     st["built_images"] += ev.num_images
                     st["seconds"] += ev.seconds
+                if not live:
+                    console.print(f"[{time.perf_counter() - t0:7.1f} s] {ev.corruption} s{ev.severity}: {ev.status} "
+                                  f"({ev.num_images} images)", highlight=False)
 
         materialize((images, labels), split, out, corruptions=names, severities=sevs, seed=seed, family=family,
                     batch_size=batch_size, dataset_name=ds_name, num_threads=threads or None,
