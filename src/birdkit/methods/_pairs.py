@@ -9,7 +9,7 @@ from birdkit.config import LayerPair
 from birdkit.features import capture, validate_layers
 from birdkit.methods._base import TransferMethod
 
-__all__ = ["LayerPairMethod", "forward_pairs", "resolve_pairs"]
+__all__ = ["LayerPairMethod", "feature_dims", "forward_pairs", "resolve_pairs"]
 
 
 def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair] | None) -> list[LayerPair]:
@@ -34,6 +34,24 @@ def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair]
         out = student(x)
         s_feats = [sf[p.student] for p in pairs]
     return out, t_feats, s_feats
+
+
+def feature_dims(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair],
+                 example_input: torch.Tensor | None = None) -> tuple[list[int], list[int]]:
+    """Widths of the pooled teacher and student features of each pair, from one no-grad forward
+    of ``example_input`` (default: two zero images of the student's ``birdkit_spec``, on the
+    student's device) with the student in eval mode (its BN statistics untouched; its mode
+    restored afterwards)."""
+    if example_input is None:
+        spec = student.birdkit_spec
+        device = next(student.parameters()).device
+        example_input = torch.zeros(2, spec["in_chans"], spec["img_size"], spec["img_size"], device=device)
+    was = student.training
+    student.eval()
+    with torch.no_grad():
+        _, t, s = forward_pairs(teacher, student, pairs, example_input)
+    student.train(was)
+    return [a.shape[1] for a in t], [b.shape[1] for b in s]
 
 
 class LayerPairMethod(TransferMethod):

@@ -18,7 +18,7 @@ from torch import nn
 
 from birdkit.config import LayerPair, MethodConfig
 from birdkit.methods._factory import register_method
-from birdkit.methods._pairs import LayerPairMethod, forward_pairs
+from birdkit.methods._pairs import LayerPairMethod, feature_dims
 
 
 @register_method
@@ -29,10 +29,7 @@ class HintsMethod(LayerPairMethod):
     def __init__(self, student: nn.Module, teacher: nn.Module, *, alpha: float = 0.9,
                  layers: list[LayerPair] | None = None, example_input: torch.Tensor | None = None):
         super().__init__(student, teacher, alpha=alpha, layers=layers)
-        if example_input is None:
-            spec = student.birdkit_spec
-            example_input = torch.zeros(2, spec["in_chans"], spec["img_size"], spec["img_size"])
-        t_dims, s_dims = _feature_dims(teacher, student, self.pairs, example_input)
+        t_dims, s_dims = feature_dims(teacher, student, self.pairs, example_input)
         self.regressors = nn.ModuleList(nn.Linear(s, t) for s, t in zip(s_dims, t_dims))
 
     @classmethod
@@ -46,11 +43,3 @@ class HintsMethod(LayerPairMethod):
         loss = (1 - self.alpha) * ce + self.alpha * hint
         return {"loss": loss, "output": out, "ce": ce.detach(), "hint": hint.detach()}
 
-
-def _feature_dims(teacher, student, pairs, x):
-    was = student.training
-    student.eval()
-    with torch.no_grad():
-        _, t, s = forward_pairs(teacher, student, pairs, x)
-    student.train(was)
-    return [a.shape[1] for a in t], [b.shape[1] for b in s]
