@@ -33,6 +33,7 @@ import torch
 __all__ = [
     "TEMP_PREFIX",
     "atomic_path",
+    "cache_dir",
     "jsonable",
     "parse_value",
     "read_csv",
@@ -45,6 +46,9 @@ __all__ = [
     "write_json",
     "write_text",
 ]
+
+#: environment variable naming birdkit's machine-wide cache (default ``~/.cache/birdkit``)
+CACHE_ENV = "BIRDKIT_CACHE"
 
 #: temporary files are named ``.<target name>.<TEMP_PREFIX>...``; a killed writer's leftovers
 #: can be found (and removed) by this pattern.
@@ -157,6 +161,13 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 
 def sha256_bytes(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def cache_dir(*parts: str) -> Path:
+    """``$BIRDKIT_CACHE/<parts>`` (default ``~/.cache/birdkit/<parts>``): data birdkit derives
+    once per machine and reuses (corrupted test sets); safe to delete at any time."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "birdkit")
+    return Path(root).joinpath(*parts)
 
 
 def utc_now() -> str:

@@ -27,10 +27,10 @@ def test_demo_two_seeds_prints_table_and_layers(tiny_pair):
                         catch_exceptions=False, terminal_width=200)
     assert res.exit_code == 0, res.output
     out = res.output
-    assert "birdkit demo: fmnist-split (2 seeds)" in out
-    for h in ("clean acc", "held-out", "PGR", "teacher"):
+    # with several seeds the demo ends with `birdkit compare`'s tables: intervals, PGR, bird - X
+    assert "fmnist-split: mean [95% CI] over seeds" in out
+    for h in ("clean", "held-out", "MNIST-C", "PGR", "bird - X", "hints"):
         assert h in out
-    assert "±" in out  # mean ± std over the 2 seeds
     # the layer pairs of BIRD and Hints come from the pair's overrides and are reported
     (lp,) = load_pair("fmnist-split").overrides["bird"]["layers"]
     used = f"{lp['teacher']}->{lp['student']}"
@@ -40,6 +40,11 @@ def test_demo_two_seeds_prints_table_and_layers(tiny_pair):
     assert [r["method"] for r in rows] == ["none", "oracle", "hints", "bird"]
     assert {r["method"]: r["layers"] for r in rows}["bird"] == used
     assert (pair_dir / "report.md").exists() and (pair_dir / "summary_agg.csv").exists()
+    cmp = list(csv.DictReader((pair_dir / "compare.csv").open()))
+    assert {(r["vs"], r["metric"]) for r in cmp if r["kind"] == "paired"} == {
+        (m, k) for m in ("none", "oracle", "hints") for k in ("clean_acc", "robust_heldout", "robust_mnistc")}
+    assert {r["verdict"] for r in cmp if r["kind"] == "paired"} <= {"better", "worse", "not resolved"}
+    assert all(r["n"] == "2" for r in cmp)
 
 
 def test_demo_unknown_pair_lists_close_matches(tmp_path):

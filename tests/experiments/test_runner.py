@@ -6,8 +6,10 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from birdkit.config import builtin_pairs, load_pair
+from birdkit.corruptions import MNISTC_CORRUPTIONS
 from birdkit.errors import UnknownNameError
 from birdkit.experiments import PairRunner, derive_seed
 from birdkit.models import count_parameters, create_model
@@ -46,10 +48,19 @@ def test_fmnist_split_end_to_end(tmp_path):
     assert by["lp"]["cka_to_teacher"] > 0.999  # LP keeps the teacher's features exactly
     root = tmp_path / "fmnist-split" / "seed0"
     rows = list(csv.DictReader((root / "eval.csv").open()))
-    assert len(rows) == 8 * (1 + 4 * 5 + 15 * 5)
-    # the summary's robust accuracy recomputes from the tidy rows
-    bird = [float(r["accuracy"]) for r in rows if r["model"] == "bird" and r["split"] == "heldout"]
-    assert math.isclose(sum(bird) / len(bird), by["bird"]["robust_heldout"], rel_tol=1e-9)
+    # clean, 4 ImageNet-C + 8 MNIST-C held-out (28x28 grayscale) and 15 training corruptions x 5
+    assert len(rows) == 8 * (1 + 4 * 5 + 8 * 5 + 15 * 5)
+    assert {r["corruption"] for r in rows if r["split"] == "mnistc"} == set(MNISTC_CORRUPTIONS)
+    # the summary's robust accuracies recompute from the tidy rows
+    for split in ("heldout", "mnistc"):
+        bird = [float(r["accuracy"]) for r in rows if r["model"] == "bird" and r["split"] == split]
+        assert math.isclose(sum(bird) / len(bird), by["bird"][f"robust_{split}"], rel_tol=1e-9)
+    # ... and from the saved per-image predictions
+    preds = load_file(root / "predictions.safetensors")
+    for r in rows:
+        if r["split"] != "train":
+            hit = (preds[f"{r['model']}|{r['corruption']}|{r['severity']}"].long() == preds["targets"])
+            assert math.isclose(hit.float().mean().item(), float(r["accuracy"]), rel_tol=1e-6)
     # the independent recomputation used for BENCHMARKS.md agrees with the run's summary
     import importlib.util
     from pathlib import Path

@@ -14,7 +14,8 @@ from birdkit.cli.main import app, console
 @app.command("demo")
 def demo(
     pair: str = typer.Option("fmnist-split", "--pair", help="Built-in pair name or a pair YAML file."),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to run; >1 reports mean ± std."),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to run; >1 ends with `birdkit compare`'s table "
+                              "(95% intervals, PGR, BIRD - X verdicts)."),
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Directory for the run directories."),
     methods: str = typer.Option("", "--methods", help="Comma-separated subset of methods (default: all)."),
     threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: all cores)."),
@@ -23,6 +24,7 @@ def demo(
     robustness on held-out corruptions, and print method | clean | robust | PGR | CKA."""
     import torch
 
+    from birdkit.cli._tables import print_comparison
     from birdkit.config import load_pair
     from birdkit.evaluation.report import fmt
     from birdkit.experiments import run_demo
@@ -44,7 +46,10 @@ def demo(
                       fmt(r["robust_train_mean"], r["robust_train_std"]),
                       fmt(r["pgr_heldout_mean"], r["pgr_heldout_std"]),
                       fmt(r["cka_to_teacher_mean"], r["cka_to_teacher_std"], pct=False), style=style)
-    console.print(table)
+    if seeds > 1 and res.comparison is not None:
+        print_comparison(res.comparison)
+    else:
+        console.print(table)
     console.print("accuracies in %; PGR = (method - none) / (oracle - none) on held-out robust accuracy; "
                   "CKA to teacher: linear, at each network's default layer.")
     if res.layers:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -26,6 +27,10 @@ PAIRS_FOLDER = "pairs"
 STUDIES_FOLDER = "studies"
 
 
+#: corruption severity tables (``birdkit.corruptions.FAMILIES``; a test keeps the two equal)
+CorruptionFamily = Literal["imagenet", "cifar", "tinyimagenet", "mnist"]
+
+
 class EvalConfig(StrictModel):
     """Robust evaluation: which test images, which corruptions (default: 4 held-out + 15 training)."""
 
@@ -34,6 +39,12 @@ class EvalConfig(StrictModel):
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     seed: int = 0
     cka_samples: int = Field(2048, ge=4)
+    family: CorruptionFamily | None = Field(None, description="corruption severity table of the test set "
+                                                              "(None: from the image size)")
+    mnistc: bool | None = Field(None, description="also evaluate MNIST-C's held-out corruptions (None: for "
+                                                 "28x28 grayscale data)")
+    cache: bool = Field(True, description="keep corrupted test sets in the machine-wide cache ($BIRDKIT_CACHE)")
+    save_predictions: bool = Field(True, description="write every model's test predictions (predictions.safetensors)")
 
 
 class PairConfig(StrictModel):

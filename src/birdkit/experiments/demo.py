@@ -7,6 +7,7 @@ Layout of ``out_dir/<pair>/``::
                            severity), summary.csv (a row per method)
     report.md              the aggregated table (mean and std over seeds)
     summary_agg.csv        the same as CSV
+    compare.md, compare.csv   intervals over seeds, PGR and BIRD - X verdicts (``birdkit compare``)
     severity.png, corruptions.png   held-out accuracy per severity and per corruption
 """
 
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from birdkit.config import PairConfig
+from birdkit.evaluation.compare import CompareResult, compare_runs
 from birdkit.evaluation.report import aggregate, markdown_table, plot_report
 from birdkit.experiments.runner import PairRunner, Progress, check_pair_methods, seed_dir
-from birdkit.io import write_text
+from birdkit.io import write_csv, write_text
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -37,6 +39,7 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     layers: dict[str, str] = field(default_factory=dict)
+    comparison: CompareResult | None = None
 
 
 def run_demo(cfg: PairConfig, out_dir: str | Path, *, seeds: int = 1, methods: Sequence[str] | None = None,
@@ -58,4 +61,7 @@ def run_demo(cfg: PairConfig, out_dir: str | Path, *, seeds: int = 1, methods: S
     files = [write_text(pair_dir / "report.md", f"# {cfg.name}\n\n{cfg.description}\n\n{markdown_table(agg)}\n")]
     files.append(write_text(pair_dir / "summary_agg.csv", agg.to_csv(index=False)))
     files += plot_report(evals, pair_dir)
-    return DemoResult(summary, evals, agg, pair_dir, files, time.perf_counter() - t0, layers)
+    comparison = compare_runs(summary)
+    files.append(write_text(pair_dir / "compare.md", comparison.markdown()))
+    files.append(write_csv(pair_dir / "compare.csv", comparison.rows()))
+    return DemoResult(summary, evals, agg, pair_dir, files, time.perf_counter() - t0, layers, comparison)

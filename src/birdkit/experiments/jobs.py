@@ -170,7 +170,8 @@ def run_evaluate(cfg: EvaluateConfig, model_path: str | Path, out: str | Path, *
         test.mean, test.std = tuple(norm["mean"]), tuple(norm["std"])
     _check_fits(net, test, "model")
     label = name or model_path.parent.name or model_path.stem
-    rows = evaluate_robustness(net, CorruptedTestSet(test.images, test.targets, seed=cfg.seed), test.normalize,
+    testset = CorruptedTestSet(test.images, test.targets, seed=cfg.seed, cache=True)
+    rows = evaluate_robustness(net, testset, test.normalize,
                                corruptions=ALL_CORRUPTIONS, severities=cfg.severities, model_name=label)
     summary = summarize(rows)
     out = Path(out)

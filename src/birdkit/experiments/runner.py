@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save as st_save
 from torch import nn
 
 from birdkit.config import (
@@ -44,12 +45,12 @@ from birdkit.config import (
     TrainConfig,
     dump_yaml,
 )
-from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, MNISTC_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.data import TensorData, load_split
 from birdkit.errors import UnknownNameError
 from birdkit.evaluation.alignment import cka_to_teacher
-from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, pgr, summarize
-from birdkit.io import write_csv
+from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_models, pgr, summarize
+from birdkit.io import write_bytes, write_csv
 from birdkit.methods import TransferMethod, benchmark_methods, create_method, list_methods, method_class
 from birdkit.models import create_model
 from birdkit.training import Trainer
@@ -274,42 +275,69 @@ class PairRunner:
             test = self.student_test
             images, targets = (test.images, test.targets) if limit is None else \
                 (test.images[:limit], test.targets[:limit])
-            self._testsets[limit] = CorruptedTestSet(images, targets, seed=self.cfg.eval.seed)
+            self._testsets[limit] = CorruptedTestSet(images, targets, seed=self.cfg.eval.seed,
+                                                      family=self.cfg.eval.family, cache=self.cfg.eval.cache)
         return self._testsets[limit]
 
-    def robustness(self, model: nn.Module, name: str, *, training_corruptions: bool = True) -> list[dict]:
-        """Tidy accuracy rows of ``model``: clean and the held-out corruptions on the test set,
-        then (optionally) the training corruptions on its first ``train_corruption_samples``."""
+    @property
+    def heldout_corruptions(self) -> tuple[str, ...]:
+        """The held-out corruptions on the test set: ImageNet-C's 4, and MNIST-C's for 28x28
+        grayscale students (``eval.mnistc``)."""
+        mnistc = self.cfg.eval.mnistc
+        if mnistc is None:
+            s = self.student_train
+            mnistc = s.channels == 1 and s.img_size == 28
+        return HELDOUT_CORRUPTIONS + (MNISTC_CORRUPTIONS if mnistc else ())
+
+    def robustness(self, models: dict[str, nn.Module], *, training_corruptions: bool = True,
+                   predictions: dict[str, torch.Tensor] | None = None,
+                   seconds: dict[str, float] | None = None) -> list[dict]:
+        """Tidy accuracy rows of every model: clean and the held-out corruptions on the test set,
+        then (optionally) the training corruptions on its first ``train_corruption_samples``;
+        each corrupted set is built (or read from the cache) once and run through all models."""
         ev = self.cfg.eval
-        rows = evaluate_robustness(model, self.testset(), self.student_test.normalize,
-                                   corruptions=HELDOUT_CORRUPTIONS, severities=ev.severities, model_name=name)
+        rows = evaluate_models(models, self.testset(), self.student_test.normalize,
+                               corruptions=self.heldout_corruptions, severities=ev.severities,
+                               predictions=predictions, seconds=seconds)
         if training_corruptions:
             sub = ev.train_corruption_samples
             ts = self.testset(sub if sub and sub < len(self.student_test) else None)
-            tr = evaluate_robustness(model, ts, self.student_test.normalize, corruptions=TRAIN_CORRUPTIONS,
-                                     severities=ev.severities, model_name=name)
-            rows += [r for r in tr if r["severity"] > 0]
+            rows += evaluate_models(models, ts, self.student_test.normalize, corruptions=TRAIN_CORRUPTIONS,
+                                    severities=ev.severities, clean=False, seconds=seconds)
         return rows
 
     def evaluate(self, models: dict[str, nn.Module], layers: dict[str, str] | None = None) -> tuple[list, list]:
-        """Summary rows (clean, robust held-out / training, CKA to the teacher, layers, PGR) and
-        tidy rows of every model; PGR needs ``none`` and ``oracle`` among them."""
+        """Summary rows (clean, robust held-out / MNIST-C / training, CKA to the teacher, layers,
+        PGR, evaluation seconds) and tidy rows of every model; PGR needs ``none`` and ``oracle``.
+        With ``eval.save_predictions`` the test predictions go to ``predictions.safetensors``."""
         self._stage("evaluate")
         teacher, layers = self.teacher(), layers or {}
-        rows, summary = [], []
+        t0 = time.perf_counter()
+        predictions: dict[str, torch.Tensor] | None = {} if self.cfg.eval.save_predictions else None
+        seconds: dict[str, float] = {}
+        self.progress({"event": "evaluate", "name": ", ".join(models)})
+        rows = self.robustness(models, predictions=predictions, seconds=seconds)
+        summary = []
         for name, model in models.items():
-            self.progress({"event": "evaluate", "name": name})
-            r = self.robustness(model, name)
-            rows += r
-            s = summarize(r)
+            s = summarize([r for r in rows if r["model"] == name])
             s["cka_to_teacher"] = cka_to_teacher(model, teacher, teacher.default_layer, model.default_layer,
                                                  self.student_test, self.cfg.eval.cka_samples)
             summary.append({"pair": self.cfg.name, "seed": self.seed, "method": name, **s,
-                            "layers": layers.get(name, "")})
+                            "layers": layers.get(name, ""), "eval_seconds": round(seconds.get(name, 0.0), 3)})
         by = {s["method"]: s for s in summary}
         for s in summary:
-            s["pgr_heldout"] = (pgr(s["robust_heldout"], by["none"]["robust_heldout"], by["oracle"]["robust_heldout"])
-                                if "none" in by and "oracle" in by else float("nan"))
+            for split in ("heldout", "mnistc"):
+                key = f"robust_{split}"
+                if key not in s:
+                    continue
+                s[f"pgr_{split}"] = (pgr(s[key], by["none"][key], by["oracle"][key])
+                                     if "none" in by and "oracle" in by else float("nan"))
+        if predictions is not None:
+            predictions["targets"] = self.testset().targets
+            write_bytes(self.root / "predictions.safetensors", st_save({k: v.contiguous() for k, v in
+                                                                          predictions.items()}))
+        log.info("evaluated %d models in %.1f s (corrupting / cache reads %.1f s)", len(models),
+                 time.perf_counter() - t0, sum(t.build_seconds for t in self._testsets.values()))
         return summary, rows
 
     def run(self, methods: Sequence[str] | None = None) -> PairResult:

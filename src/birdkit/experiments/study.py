@@ -52,8 +52,8 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress:
     dump_yaml(cfg, root / "study.yaml")
 
     student = runner.student()
-    base = {name: summarize(runner.robustness(model, name, training_corruptions=False))
-            for name, model in (("none", student), ("oracle", runner.oracle()))}
+    base_rows = runner.robustness({"none": student, "oracle": runner.oracle()}, training_corruptions=False)
+    base = {name: summarize([r for r in base_rows if r["model"] == name]) for name in ("none", "oracle")}
     bird_layers = pair.overrides.get("bird", {}).get("layers") or [{}]
     student_layer = bird_layers[0].get("student") or student.default_layer
     pc = cfg.properties
@@ -69,7 +69,7 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress:
                                    aggregate=pc.aggregate, robust_samples=pc.robust_samples)
         layers = [LayerPair(teacher=teacher.default_layer, student=student_layer)]
         bird, used = runner.transfer("bird", teacher=teacher, layers=layers, run_dir=tdir / "bird")
-        res = summarize(runner.robustness(bird, spec.name, training_corruptions=False))
+        res = summarize(runner.robustness({spec.name: bird}, training_corruptions=False))
         row = {"teacher": spec.name, "model": spec.model.name, "data": spec.data.dataset,
                "classes": "" if spec.data.classes is None else "-".join(map(str, spec.data.classes)),
                "robust_teacher": spec.robust, **{k: getattr(props, k) for k in PROPERTIES},

@@ -87,7 +87,7 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
     does not reproduce; the rows then also carry the seeds' std."""
     assert not set(TRAIN_CORRUPTIONS) & set(HELDOUT_CORRUPTIONS)
     run_dir = Path(run_dir)
-    vset = CorruptedTestSet(val.images, val.targets, seed=VALIDATION_CORRUPTION_SEED)
+    vset = CorruptedTestSet(val.images, val.targets, seed=VALIDATION_CORRUPTION_SEED, cache=True)
     grid = grid or default_grid()
     rows, best = [], {}
     for method, axes in grid.items():

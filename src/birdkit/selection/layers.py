@@ -98,7 +98,7 @@ def search_layers(
     of the validation set."""
     pairs = [(t, s) for t in candidate_layers(teacher, k) for s in candidate_layers(student, k)]
     short = cfg.model_copy(update={"epochs": epochs or max(1, cfg.epochs // 3), "tensorboard": False})
-    vs = CorruptedTestSet(val.images[:val_samples], val.targets[:val_samples], seed=seed)
+    vs = CorruptedTestSet(val.images[:val_samples], val.targets[:val_samples], seed=seed, cache=True)
     rows = []
     for t_name, s_name in pairs:
         pair = LayerPair(teacher=t_name, student=s_name)

@@ -1,0 +1,42 @@
+"""``birdkit compare``: intervals, PGR and BIRD - X verdicts over the seeds of finished runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from birdkit.cli.main import app, console
+
+
+@app.command("compare")
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Pair or seed directories holding summary.csv (any depth)."),
+    baseline: str = typer.Option("none", "--baseline", help="PGR's floor: the method every gap starts from."),
+    focus: str = typer.Option("bird", "--focus", help="The method compared, paired over seeds, with every other."),
+    level: float = typer.Option(0.95, "--level", min=0.5, max=0.999, help="Confidence level of every interval."),
+    out: Path = typer.Option(None, "--out", help="Where to write compare.md and compare.csv (default: first run)."),
+) -> None:
+    """Each method's clean and robust accuracy with 95% intervals, its PGR with its interval,
+    and the paired difference FOCUS - X for every other method (interval, wins, verdict)."""
+    from birdkit.cli._tables import print_comparison
+    from birdkit.evaluation.compare import compare_runs
+    from birdkit.experiments import collect_results
+    from birdkit.io import write_csv, write_text
+
+    summary, _ = collect_results(runs)
+    if not summary:
+        raise typer.BadParameter(f"no summary.csv under {', '.join(map(str, runs))}", param_hint="RUNS")
+    methods = {str(r.get("method")) for r in summary}
+    if baseline not in methods:
+        raise typer.BadParameter(f"{baseline!r} is not among the runs' methods ({', '.join(sorted(methods))})",
+                                 param_hint="--baseline")
+    try:
+        res = compare_runs(summary, baseline=baseline, focus=focus, level=level)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="RUNS") from None
+    out = out or runs[0]
+    md = write_text(out / "compare.md", res.markdown())
+    csv = write_csv(out / "compare.csv", res.rows())
+    print_comparison(res)
+    console.print(f"written: {md}, {csv}")

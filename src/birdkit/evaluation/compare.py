@@ -1,0 +1,212 @@
+r"""Compare methods over seeds: intervals per method, PGR, and paired differences with verdicts.
+
+From the summary rows of several seeds of a pair (one row per (seed, method)), for each metric
+(clean accuracy, robust accuracy on each held-out family):
+
+* each method's mean and 95% Student-t interval over seeds;
+* its PGR = mean(method - none) / mean(oracle - none) with Fieller's interval (the seeds pair
+  the three models; an interval that is unbounded means the oracle gap itself is not resolved);
+* the paired difference ``focus - X`` (default BIRD minus every other method) over the seeds
+  both have, its interval, its win count and a verdict: better / worse / not resolved.
+
+All statistics come from :mod:`birdkit.stats` (docs/statistics.md). Accuracies are fractions in
+the rows and percentage points in the tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from birdkit.stats import Comparison, Interval, compare_paired, mean_interval, ratio_interval
+
+__all__ = ["METRICS", "CompareResult", "MethodStat", "PairedStat", "compare_runs"]
+
+#: summary columns compared, with their table labels; robust_* are PGR's bases
+METRICS: dict[str, str] = {
+    "clean_acc": "clean",
+    "robust_heldout": "robust (held-out)",
+    "robust_mnistc": "robust (MNIST-C)",
+}
+#: the metrics whose PGR is reported
+PGR_METRICS: tuple[str, ...] = ("robust_heldout", "robust_mnistc")
+
+
+@dataclass(frozen=True)
+class MethodStat:
+    """One method of one pair on one metric: its interval over seeds and its PGR."""
+
+    pair: str
+    method: str
+    metric: str
+    value: Interval
+    pgr: Interval | None = None
+
+
+@dataclass(frozen=True)
+class PairedStat:
+    """``focus - other`` on one metric of one pair, paired over seeds."""
+
+    pair: str
+    metric: str
+    focus: str
+    other: str
+    comparison: Comparison
+
+
+@dataclass
+class CompareResult:
+    """Everything :func:`compare_runs` found; :meth:`rows` for CSV, :meth:`markdown` for a page."""
+
+    methods: list[MethodStat] = field(default_factory=list)
+    paired: list[PairedStat] = field(default_factory=list)
+    baseline: str = "none"
+    focus: str = "bird"
+    level: float = 0.95
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Tidy rows: ``kind`` = method | pgr | paired, with mean, low, high, n (accuracies and
+        PGR in %), plus wins and verdict for paired rows."""
+        out: list[dict[str, Any]] = []
+        for m in self.methods:
+            out.append(_row("method", m.pair, m.metric, m.method, "", m.value))
+            if m.pgr is not None:
+                out.append(_row("pgr", m.pair, m.metric, m.method, self.baseline, m.pgr))
+        for p in self.paired:
+            c = p.comparison
+            out.append({**_row("paired", p.pair, p.metric, p.focus, p.other, c.interval),
+                        "wins": c.wins, "verdict": c.verdict})
+        return out
+
+    def pairs(self) -> list[str]:
+        return list(dict.fromkeys(m.pair for m in self.methods))
+
+    def metrics(self, pair: str) -> list[str]:
+        return list(dict.fromkeys(m.metric for m in self.methods if m.pair == pair))
+
+    def markdown(self) -> str:
+        """Per pair: a method table (mean [95% CI] per metric, PGR) and a paired table of
+        ``focus - X`` with wins and verdicts, on every metric."""
+        parts = []
+        for pair in self.pairs():
+            metrics = self.metrics(pair)
+            pgr_metrics = [k for k in metrics if k in PGR_METRICS]
+            stats = {(m.method, m.metric): m for m in self.methods if m.pair == pair}
+            names = list(dict.fromkeys(m.method for m in self.methods if m.pair == pair))
+            seeds = max(m.value.n for m in self.methods if m.pair == pair)
+            head = ["method", "seeds", *(METRICS.get(k, k) for k in metrics),
+                    *(f"PGR {METRICS.get(k, k).removeprefix('robust ')}" for k in pgr_metrics)]
+            lines = [f"### {pair}: mean [{self.level:.0%} CI] over seeds, accuracies in %", "",
+                     _md_row(head), _md_row(["---"] * len(head))]
+            for name in names:
+                cells = [name, str(max(stats[(name, k)].value.n for k in metrics if (name, k) in stats))]
+                cells += [fmt_interval(stats[(name, k)].value) if (name, k) in stats else "n/a" for k in metrics]
+                for k in pgr_metrics:
+                    s = stats.get((name, k))
+                    cells.append(fmt_interval(s.pgr) if s is not None and s.pgr is not None else "n/a")
+                lines.append(_md_row(cells))
+            paired = [p for p in self.paired if p.pair == pair]
+            if paired:
+                others = list(dict.fromkeys(p.other for p in paired))
+                head = [f"{self.focus} - X", *(f"{METRICS.get(k, k)}" for k in metrics)]
+                lines += ["", f"{self.focus} minus each method, paired over seeds (points; wins/seeds; verdict at "
+                          f"{self.level:.0%}):", "", _md_row(head), _md_row(["---"] * len(head))]
+                by = {(p.other, p.metric): p.comparison for p in paired}
+                for o in others:
+                    lines.append(_md_row([o, *(fmt_comparison(by[(o, k)]) if (o, k) in by else "n/a"
+                                               for k in metrics)]))
+            lines += ["", f"{seeds} seed(s); intervals: Student-t over seeds (PGR: Fieller's ratio interval; "
+                      "'unbounded' when the oracle gap itself is not resolved). docs/statistics.md."]
+            parts.append("\n".join(lines))
+        return "\n\n".join(parts) + "\n"
+
+
+def fmt_interval(iv: Interval, digits: int = 1) -> str:
+    """``m [lo, hi]`` (values already in display units); ``n/a`` / ``m`` without bounds."""
+    if math.isnan(iv.mean):
+        return "n/a"
+    if math.isnan(iv.low) or math.isnan(iv.high):
+        return f"{iv.mean:.{digits}f}"
+    if math.isinf(iv.low) or math.isinf(iv.high):
+        return f"{iv.mean:.{digits}f} [unbounded]"
+    return f"{iv.mean:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
+
+
+def fmt_comparison(c: Comparison, digits: int = 2) -> str:
+    """``+1.23 [0.40, 2.06] 5/5 better``."""
+    iv = c.interval
+    if math.isnan(iv.low) or math.isnan(iv.high):
+        body = f"{iv.mean:+.{digits}f}"
+    else:
+        body = f"{iv.mean:+.{digits}f} [{iv.low:+.{digits}f}, {iv.high:+.{digits}f}]"
+    return f"{body} {c.wins}/{c.n} {c.verdict}"
+
+
+def compare_runs(summary: Iterable[Mapping[str, Any]], *, baseline: str = "none", oracle: str = "oracle",
+                 focus: str = "bird", metrics: Sequence[str] | None = None, level: float = 0.95) -> CompareResult:
+    """Intervals, PGR and paired ``focus - X`` differences from summary rows of several seeds.
+
+    Args:
+        summary: rows with ``pair``, ``seed``, ``method`` and metric columns (fractions).
+        baseline / oracle: PGR's floor and ceiling methods (PGR omitted when either is missing).
+        focus: the method compared with every other (skipped if absent).
+        metrics: summary columns to compare (default: those of :data:`METRICS` present).
+    """
+    rows = list(summary)
+    res = CompareResult(baseline=baseline, focus=focus, level=level)
+    keys = list(metrics) if metrics else [k for k in METRICS if any(_finite(r.get(k)) for r in rows)]
+    for pair in dict.fromkeys(str(r.get("pair", "")) for r in rows):
+        per = _by_method(r for r in rows if str(r.get("pair", "")) == pair)
+        for metric in keys:
+            vals = {m: {s: 100 * v for s, v in d.get(metric, {}).items()} for m, d in per.items()}
+            vals = {m: v for m, v in vals.items() if v}
+            for m, v in vals.items():
+                pg = None
+                if metric in PGR_METRICS and baseline in vals and oracle in vals:
+                    pg = _pgr(v, vals[baseline], vals[oracle], level)
+                res.methods.append(MethodStat(pair, m, metric, mean_interval(list(v.values()), level), pg))
+            if focus in vals:
+                for other, v in vals.items():
+                    if other != focus:
+                        res.paired.append(PairedStat(pair, metric, focus, other,
+                                                     compare_paired(vals[focus], v, level=level)))
+    return res
+
+
+def _pgr(method: dict, none: dict, oracle: dict, level: float) -> Interval:
+    """Fieller interval of mean(method - none) / mean(oracle - none), in %, over shared seeds."""
+    seeds = sorted(set(method) & set(none) & set(oracle))
+    num = [method[s] - none[s] for s in seeds]
+    den = [oracle[s] - none[s] for s in seeds]
+    iv = ratio_interval(num, den, level)
+    return Interval(100 * iv.mean, 100 * iv.low, 100 * iv.high, iv.n, iv.level)
+
+
+def _by_method(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[int, float]]]:
+    """method -> metric -> seed -> value (finite values only; a repeated (method, seed) is an error)."""
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    for r in rows:
+        m, seed = str(r["method"]), int(r.get("seed", 0))
+        for k, v in r.items():
+            if k in ("pair", "seed", "method") or not _finite(v):
+                continue
+            d = out.setdefault(m, {}).setdefault(k, {})
+            if seed in d:
+                raise ValueError(f"two summary rows for method {m!r} seed {seed}: pass each run directory once")
+            d[seed] = float(v)
+    return out
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _row(kind: str, pair: str, metric: str, method: str, other: str, iv: Interval) -> dict[str, Any]:
+    return {"kind": kind, "pair": pair, "metric": metric, "method": method, "vs": other, "mean": iv.mean,
+            "low": iv.low, "high": iv.high, "n": iv.n, "wins": "", "verdict": ""}
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
