@@ -1,4 +1,5 @@
-"""Image corruptions: the 15 ImageNet-C training corruptions and the 4 held-out ones.
+"""Image corruptions: the 15 ImageNet-C training corruptions, the 4 held-out ones and the 8
+MNIST-C corruptions (a second held-out family, 28 px grayscale; :data:`MNISTC_CORRUPTIONS`).
 
 ``corrupt(images, name, severity, seed=..., indices=...)`` applies one corruption to a batch,
 deterministically per image. Severity tables are kept per family of image size (CIFAR-10-C is
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
-# Importing the implementation modules (blur, digital, noise, weather) registers the corruptions.
-from birdkit.corruptions import _base, blur, digital, noise, weather  # noqa: F401
+# Importing the implementation modules (blur, digital, mnistc, noise, weather) registers the corruptions.
+from birdkit.corruptions import _base, blur, digital, mnistc, noise, weather  # noqa: F401
 from birdkit.corruptions._base import (
     ALL_CORRUPTIONS,
     CORRUPTIONS,
@@ -26,9 +27,10 @@ from birdkit.corruptions._base import (
     default_family,
     image_seed,
 )
+from birdkit.corruptions.mnistc import MNISTC_CORRUPTIONS
 
 __all__ = [
-    "ALL_CORRUPTIONS", "FAMILIES", "HELDOUT_CORRUPTIONS", "SEVERITIES", "TRAIN_CORRUPTIONS",
+    "ALL_CORRUPTIONS", "FAMILIES", "HELDOUT_CORRUPTIONS", "MNISTC_CORRUPTIONS", "SEVERITIES", "TRAIN_CORRUPTIONS",
     "corrupt", "list_corruptions", "corruption_params", "default_family",
 ]
 

@@ -3,14 +3,19 @@ at run time).
 
 Every operation works on a whole batch at once and gives each image exactly the result it would
 get alone, so a corrupted image never depends on the batch it is in (``docs/corruptions.md``,
-determinism contract). Three ways of applying a linear filter are used, one per kind of filter:
+determinism contract). These ways of applying a linear filter are used, one per kind of filter:
 
 * separable filters and resampling (Gaussian blur, box sums, zooms, box resizes) are per-axis
   matrices ``y = M_h @ x @ M_w^T``, the boundary rule folded into ``M`` (:func:`separable`);
 * non-separable kernels (the defocus disk, 3x3 Sobel and emboss) are sums of shifted copies of
   a padded batch, one fused multiply-add per non-zero tap (:func:`correlate2d`);
 * per-image kernels (motion blur, one direction per image) are sums of gathered shifts
-  (:func:`motion_blur`).
+  (:func:`motion_blur`);
+* per-image affine resampling (MNIST-C's shear, rotate, scale, translate) is one
+  ``grid_sample`` over a float64 grid (:func:`affine_warp`);
+* filters whose output is thresholded (the smoothing and Sobel of MNIST-C's Canny) are 1-D
+  shift-and-add correlations in SciPy's own summation order (:func:`correlate1d`), so that
+  exact ties break as in the reference.
 
 Grouped convolutions with one group per image are avoided on purpose: PyTorch picks a different
 algorithm for a different number of groups, so the float result of an image would depend on its
@@ -18,8 +23,10 @@ batch. All boundary rules go through :func:`boundary_index`.
 
 The operations mirror the NumPy/SciPy/OpenCV/Pillow/ImageMagick calls of the reference corruption
 code of Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
-Perturbations" (ICLR 2019); each docstring names the call it reproduces and how closely, and
-``docs/corruptions_noise_blur.md`` and ``docs/corruptions_weather_digital.md`` give the tests.
+Perturbations" (ICLR 2019) and of MNIST-C (Mu & Gilmer 2019: scikit-image's ``warp`` and
+``canny``); each docstring names the call it reproduces and how closely, and
+``docs/corruptions_noise_blur.md``, ``docs/corruptions_weather_digital.md`` and
+``docs/corruptions.md`` (MNIST-C family) give the tests.
 """
 
 from __future__ import annotations
@@ -378,6 +385,40 @@ def pil_box_resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
     return torch.from_numpy(m).float()
 
 
+def affine_warp(x: torch.Tensor, inverse_maps: torch.Tensor) -> torch.Tensor:
+    """Resample each image through its own affine map: ``skimage.transform.warp(img,
+    inverse_map=AffineTransform(matrix=A), order=1, mode='constant', cval=0)``.
+
+    Output pixel ``(col, row)`` takes the bilinear interpolation of the input at
+    ``A_n @ (col, row, 1)``, pixels outside the image counting as 0 (``grid_sample`` with
+    ``padding_mode='zeros', align_corners=True``, which blends the same four neighbours with the
+    same weights as scikit-image's bilinear ``_warp_fast``). The sampling grid and the
+    interpolation run in float64 and the result is rounded to ``x``'s dtype, so it matches
+    scikit-image's float64 warp to that rounding, borders included. Batch-independent: each
+    image is sampled only at its own grid.
+
+    Args:
+        x: ``(N, C, H, W)``.
+        inverse_maps: ``(N, 2, 3)`` pixel-space maps (output ``(col, row)`` -> input
+            ``(col, row)``), the first two rows of scikit-image's ``params``.
+
+    Returns:
+        The warped batch, same shape and dtype (not clipped; bilinear weights keep [0, 1]).
+    """
+    n, _, h, w = x.shape
+    a = inverse_maps.to(device=x.device, dtype=torch.float64)
+    yy, xx = torch.meshgrid(
+        torch.arange(h, device=x.device, dtype=torch.float64),
+        torch.arange(w, device=x.device, dtype=torch.float64),
+        indexing="ij",
+    )
+    sx = a[:, 0, 0, None, None] * xx + a[:, 0, 1, None, None] * yy + a[:, 0, 2, None, None]
+    sy = a[:, 1, 0, None, None] * xx + a[:, 1, 1, None, None] * yy + a[:, 1, 2, None, None]
+    grid = torch.stack((sx * (2.0 / max(w - 1, 1)) - 1.0, sy * (2.0 / max(h - 1, 1)) - 1.0), dim=-1)
+    out = F.grid_sample(x.double(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.to(x.dtype)
+
+
 # --------------------------------------------------------------------------------------------
 # Colour
 # --------------------------------------------------------------------------------------------
@@ -483,7 +524,7 @@ def plasma_fractal(uniform: torch.Tensor, mapsize: int, wibbledecay: float) -> t
 
 
 # --------------------------------------------------------------------------------------------
-# Edges and distances (for spatter)
+# Edges and distances (spatter; MNIST-C's canny_edges)
 # --------------------------------------------------------------------------------------------
 
 _TG22 = 13573  # int(tan(22.5 deg) * 2**15 + 0.5), OpenCV's Canny
@@ -524,12 +565,135 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     if lo > hi:
         lo, hi = hi, lo
     weak = nms & (mag > lo)
-    edges = weak & (mag > hi)
+    return hysteresis(weak, weak & (mag > hi))
+
+
+def hysteresis(weak: torch.Tensor, strong: torch.Tensor) -> torch.Tensor:
+    """Canny's edge tracking on ``(N, H, W)`` boolean maps: the ``weak`` pixels 8-connected
+    (through weak pixels) to a ``strong`` one, i.e. the connected components of ``weak`` that
+    contain a strong pixel (``ndi.label(weak, np.ones((3, 3)))`` as scikit-image, or OpenCV's
+    stack-based tracking). Grown by repeated 3x3 dilations until nothing changes."""
+    edges = strong & weak
     while True:
         grown = dilate3x3(edges) & weak
         if torch.equal(grown, edges):
             return edges
         edges = grown
+
+
+def scipy_gaussian_weights(sigma: float, truncate: float = GAUSSIAN_TRUNCATE) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter1d``'s weights bit for bit: ``exp(-0.5 / sigma^2 * x^2)``
+    on ``x = -r..r``, ``r = int(truncate * sigma + 0.5)``, divided by their sum (the same values
+    as :func:`gaussian_kernel1d` up to the last bit, computed in SciPy's order)."""
+    sigma = float(sigma)
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (sigma * sigma) * x**2)
+    return phi / phi.sum()
+
+
+def correlate1d(x: torch.Tensor, weights: np.ndarray, dim: int, mode: str) -> torch.Tensor:
+    """``scipy.ndimage.correlate1d(x, weights, axis=dim, mode=mode)`` along dimension ``dim`` (-1
+    or -2) of a float64 tensor, in SciPy's own summation order, so that thresholded results
+    (Canny) tie-break exactly as SciPy does: a symmetric kernel (odd length) sums
+    ``x_0 w_0 + (x_-r + x_r) w_r + ... + (x_-1 + x_1) w_1`` (outermost pair first), an
+    antisymmetric one the differences ``(x_-k - x_k) w_-k`` likewise, any other kernel the taps
+    from the last, then left to right (``NI_Correlate1D``; no fused multiply-add, as SciPy's
+    x86-64 builds).
+
+    ``mode``: a boundary rule of :data:`BOUNDARY_MODES` or ``"constant"`` (zeros outside)."""
+    w = np.asarray(weights, dtype=np.float64)
+    r = len(w) // 2
+    length = x.shape[dim]
+    ph, pw = (r, 0) if dim in (-2, x.ndim - 2) else (0, r)
+    if mode == "constant":
+        xp = F.pad(x, (pw, pw, ph, ph))
+    else:
+        xp = pad(x, ph, pw, mode)
+
+    def tap(k: int) -> torch.Tensor:
+        return xp.narrow(dim, r + k, length)
+
+    odd = len(w) % 2 == 1
+    eps = np.finfo(np.float64).eps
+    symmetric = odd and all(abs(w[r + k] - w[r - k]) <= eps for k in range(1, r + 1))
+    antisymmetric = odd and not symmetric and all(abs(w[r + k] + w[r - k]) <= eps for k in range(1, r + 1))
+    if symmetric or antisymmetric:
+        out = tap(0) * float(w[r])
+        for k in range(r, 0, -1):
+            pair = tap(-k) + tap(k) if symmetric else tap(-k) - tap(k)
+            out = out + pair * float(w[r - k])
+        return out
+    last = len(w) - 1 - r
+    out = tap(last) * float(w[-1])
+    for j in range(len(w) - 1):
+        out = out + tap(j - r) * float(w[j])
+    return out
+
+
+_SOBEL_DIFF = np.array([-1.0, 0.0, 1.0])
+_SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0])
+
+
+def canny_bilinear(img: torch.Tensor, sigma: float, low: float, high: float) -> torch.Tensor:
+    """Canny edges of ``(N, H, W)`` images in [0, 1], as ``skimage.feature.canny(img, sigma,
+    low, high)`` with its defaults (``mode='constant'``, no mask), all in float64:
+
+    1. Gaussian smoothing ``ndi.gaussian_filter`` (radius ``int(4 sigma + 0.5)``, rows then
+       columns) with zeros outside the image, divided by the smoothed all-ones image plus
+       float64 eps (scikit-image's "bleed-over" correction);
+    2. Sobel gradients ``ndi.sobel`` (derivative ``[-1, 0, 1]`` along the axis, then smoothing
+       ``[1, 2, 1]`` across it, half-sample reflected borders) and their Euclidean magnitude;
+    3. non-maximum suppression with bilinear interpolation between the two neighbours on each
+       side along the gradient (scikit-image's ``_nonmaximum_suppression_bilinear``: the same
+       four sectors, tie rules and weights), the one-pixel image border excluded, magnitude
+       ``>= low`` (``low`` rounded to float32, as the Cython routine's ``float`` argument);
+    4. hysteresis (:func:`hysteresis`): weak = the kept maxima, strong = kept maxima with
+       magnitude ``>= high``.
+
+    The filters are :func:`correlate1d`, which sums in SciPy's order, and the suppression
+    compares exactly what the Cython routine compares, so exact ties (a constant-valued shape
+    gives many) are broken as scikit-image breaks them: the edge maps are identical
+    (docs/corruptions.md, MNIST-C family).
+
+    Returns:
+        Boolean edge map ``(N, H, W)``.
+    """
+    n, h, w = img.shape
+    dev = img.device
+    x = img.to(torch.float64)
+    g = scipy_gaussian_weights(sigma)
+    num = correlate1d(correlate1d(x, g, -2, "constant"), g, -1, "constant")
+    ones = torch.ones(1, h, w, dtype=torch.float64, device=dev)
+    bleed = correlate1d(correlate1d(ones, g, -2, "constant"), g, -1, "constant") + float(np.finfo(np.float64).eps)
+    smoothed = num / bleed
+    gi = correlate1d(correlate1d(smoothed, _SOBEL_DIFF, -2, "reflect"), _SOBEL_SMOOTH, -1, "reflect")  # isobel
+    gj = correlate1d(correlate1d(smoothed, _SOBEL_DIFF, -1, "reflect"), _SOBEL_SMOOTH, -2, "reflect")  # jsobel
+    mag = torch.sqrt(gi * gi + gj * gj)
+    mp = F.pad(mag, (1, 1, 1, 1))
+
+    def nb(di: int, dj: int) -> torch.Tensor:
+        return mp[:, 1 + di : 1 + di + h, 1 + dj : 1 + dj + w]
+
+    ai, aj = gi.abs(), gj.abs()
+    same_sign = ((gi >= 0) & (gj >= 0)) | ((gi <= 0) & (gj <= 0))
+    case_a = same_sign & (ai > aj)  # mostly along rows, gradient in the first/third quadrant
+    case_b = same_sign & ~(ai > aj)
+    case_d = ~same_sign & ~(ai < aj)  # (the fourth case, ~same_sign & (ai < aj), is the default below)
+    w_ji = aj / torch.where(ai > 0, ai, torch.ones_like(ai))
+    w_ij = ai / torch.where(aj > 0, aj, torch.ones_like(aj))
+    wt = torch.where(case_a | case_d, w_ji, w_ij)
+    n11 = torch.where(case_a, nb(1, 0), torch.where(case_d, nb(-1, 0), nb(0, 1)))
+    n12 = torch.where(case_a | case_b, nb(1, 1), nb(-1, 1))
+    n21 = torch.where(case_a, nb(-1, 0), torch.where(case_d, nb(1, 0), nb(0, -1)))
+    n22 = torch.where(case_a | case_b, nb(-1, -1), nb(1, -1))
+    low32 = float(np.float32(low if low != 0 else 1e-14))
+    interior = torch.zeros(h, w, dtype=torch.bool, device=dev)
+    interior[1:-1, 1:-1] = True
+    keep = interior & (mag >= low32)
+    keep &= (n12 * wt + n11 * (1.0 - wt)) <= mag
+    keep &= (n22 * wt + n21 * (1.0 - wt)) <= mag
+    return hysteresis(keep, keep & (mag >= float(high)))
 
 
 def dilate3x3(mask: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,7 @@ import birdkit
 from birdkit.corruptions import (
     ALL_CORRUPTIONS,
     CORRUPTIONS,
+    MNISTC_CORRUPTIONS,
     SEVERITIES,
     corrupt,
     corruption_params,
@@ -279,7 +280,7 @@ def read_manifest(out_dir: str | os.PathLike[str], dataset: str, split: str) -> 
 
 def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     manifest["updated"] = utc_now()
-    order = {n: i for i, n in enumerate(ALL_CORRUPTIONS)}
+    order = {n: i for i, n in enumerate(ALL_CORRUPTIONS + MNISTC_CORRUPTIONS)}
     manifest["files"] = sorted(
         manifest["files"], key=lambda e: (order.get(e["corruption"], len(order)), e["corruption"], e["severity"])
     )

@@ -20,6 +20,7 @@ from birdkit.corruptions import (
     ALL_CORRUPTIONS,
     CORRUPTIONS,
     HELDOUT_CORRUPTIONS,
+    MNISTC_CORRUPTIONS,
     corrupt,
     default_family,
 )
@@ -34,6 +35,9 @@ LEFT = 160  # room for the row labels
 TOP = 44  # room for the title and column labels
 MARGIN = 8  # right and bottom border
 TARGET_SIDE = 64  # default upscaling brings each image to at least this many pixels
+
+#: Rows marked ``*``: ImageNet-C's held-out corruptions and the MNIST-C family (both held out).
+_HELD_OUT = frozenset(HELDOUT_CORRUPTIONS + MNISTC_CORRUPTIONS)
 
 
 def _auto_scale(height: int, width: int) -> int:
@@ -84,7 +88,8 @@ def preview_grid(
     Args:
         images: a few images ``(N, C, H, W)``, uint8 or float in [0, 1] (N = 1-8 reads well).
         out_png: output path (folders are created).
-        corruptions: row order (default: all 19; held-out ones are marked with ``*``).
+        corruptions: row order (default: the 19 ImageNet-C ones; held-out ones, MNIST-C's
+            included, are marked with ``*``).
         severities: columns; 0 is the clean image.
         seed: the corruption seed (as in :func:`birdkit.corruptions.corrupt`).
         family: severity-table family (default from the image size).
@@ -142,7 +147,7 @@ def preview_grid(
     label_size = max(9.0, min(14.0, 0.22 * cell_h)) * pt  # 9-14 px text
     for r, name in enumerate(names):
         y_mid = TOP + r * (cell_h + CELL_GAP) + cell_h / 2
-        held = name in HELDOUT_CORRUPTIONS
+        held = name in _HELD_OUT
         ax.text(LEFT - 8, y_mid, name + (" *" if held else ""), ha="right", va="center",
                 fontsize=label_size, color="#b03000" if held else "black")
     for col, sev in enumerate(sevs):
@@ -151,7 +156,7 @@ def preview_grid(
                 fontsize=label_size)
     if title is None:
         title = f"{n} image{'s' if n > 1 else ''} {h}x{w}x{c}, family {family}, seed {seed}"
-        if any(nm in HELDOUT_CORRUPTIONS for nm in names):
+        if any(nm in _HELD_OUT for nm in names):
             title += "   (* held-out)"
     ax.text(MARGIN, 4, title, ha="left", va="top", fontsize=label_size, color="#404040")
 
