@@ -162,3 +162,23 @@ def test_derive_seed_and_method_config_resolution():
     assert tc.optim.lr == cfg.overrides["bird"]["lr"] and tc.seed == cfg.transfer_train.seed + 3
     with pytest.raises(UnknownNameError, match="'bird'"):
         resolve_method_config(cfg, "brid")
+
+
+def test_a_variant_runs_like_a_method_paired_with_its_base(tmp_path):
+    from birdkit.experiments import resolve_method_config, resolve_transfer_train
+
+    cfg = _shrink(load_pair("fmnist-split")).model_copy(update={
+        "variants": {"bird-debiased": {"method": "bird", "debiased": True, "lr": 0.002}}})
+    mc = resolve_method_config(cfg, "bird-debiased")
+    assert mc.name == "bird" and mc.debiased and mc.alpha == cfg.overrides["bird"]["alpha"]
+    assert mc.layers == resolve_method_config(cfg, "bird").layers  # the base's overrides, then the variant's
+    assert resolve_transfer_train(cfg, "bird-debiased").optim.lr == 0.002
+    summary = run_pair(cfg, tmp_path, seed=0, methods=["none", "oracle", "bird", "bird-debiased"])
+    assert [r["method"] for r in summary] == ["none", "oracle", "bird", "bird-debiased"]
+    by = {r["method"]: r for r in summary}
+    assert by["bird-debiased"]["layers"] == by["bird"]["layers"]
+    assert by["bird-debiased"]["robust_heldout"] != by["bird"]["robust_heldout"]
+    with pytest.raises(ValueError, match="needs a 'method'"):
+        cfg.model_copy(update={"variants": {}}).model_validate({**cfg.model_dump(), "variants": {"x": {"lr": 1}}})
+    with pytest.raises(UnknownNameError, match="bird-debiased"):
+        run_pair(cfg, tmp_path / "b", seed=0, methods=["none", "bird-debiasd"])

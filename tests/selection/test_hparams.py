@@ -89,3 +89,42 @@ def test_multi_seed_selection_scores_the_mean(pair_run):
     _, lrows = select(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), seeds=2)
     assert len([r for r in lrows if r["method"] == "bird-layers"]) == 4
     assert any(p.name.endswith("_seed1") for p in (seed_dir / "layers").rglob("*__*"))
+
+
+def test_selection_score_rules():
+    from birdkit.errors import UnknownNameError
+    from birdkit.selection import selection_score
+
+    xs = [0.5, 0.7, 0.6]
+    assert selection_score(xs) == pytest.approx(0.6)
+    # mean less one standard error: sd 0.1, n 3
+    assert selection_score(xs, "mean-se") == pytest.approx(0.6 - 0.1 / 3 ** 0.5)
+    assert selection_score([0.4], "mean-se") == 0.4  # one seed: no error to subtract
+    # a steady point beats a noisy one with a higher mean under mean-se, not under mean
+    steady, noisy = [0.60, 0.61, 0.62], [0.45, 0.66, 0.84]
+    assert selection_score(noisy) > selection_score(steady)
+    assert selection_score(noisy, "mean-se") < selection_score(steady, "mean-se")
+    with pytest.raises(UnknownNameError, match="mean-se"):
+        selection_score(xs, "meanse")
+
+
+def test_bird_variants_are_tried_at_the_chosen_point_and_the_best_is_returned(pair_run):
+    cfg, seed_dir = pair_run
+    grid = {"bird": {"lr": [0.01], "alpha": [0.5]}}
+    best, rows = select(cfg, seed_dir, grid=grid, val_samples=16, severities=(1,), seeds=2, rule="mean-se",
+                        variants=True)
+    vrows = [r for r in rows if r["method"] == "bird-variant"]
+    assert [r["variant"] for r in vrows] == ["debiased", "queue", "two-pairs", "debiased-queue"]
+    assert all(r["lr"] == 0.01 and r["alpha"] == 0.5 and r["seeds"] == 2 for r in vrows)
+    for r in rows:  # the rule's score is the seeds' mean less one standard error
+        if r.get("seeds") == 2:
+            assert r["score"] == pytest.approx(r["val_robust_train"] - r["val_robust_train_std"] / 2 ** 0.5)
+    (name, fields), = best["variants"].items()
+    top = max(vrows, key=lambda r: r["score"])
+    assert name == f"bird-{top['variant']}" and fields["method"] == "bird"
+    layer_rows = sorted([r for r in rows if r["method"] == "bird-layers"], key=lambda r: -r["score"])
+    two = next(r for r in vrows if r["variant"] == "two-pairs")
+    assert '"teacher": "%s"' % layer_rows[1]["teacher_layer"] in two["variant_fields"]
+    # the result is a valid pair config whose variant runs like a method
+    PairConfig(**{**cfg.model_dump(), "overrides": {k: v for k, v in best.items() if k != "variants"},
+                  "variants": best["variants"]})

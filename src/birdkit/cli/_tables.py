@@ -27,21 +27,22 @@ def print_comparison(res: CompareResult) -> None:
             cells += [fmt_interval(stats[(n, k)].pgr) if (n, k) in stats and stats[(n, k)].pgr else "n/a"
                       for k in pgr_metrics]
             seeds = max(stats[(n, k)].value.n for k in metrics if (n, k) in stats)
-            t.add_row(n, str(seeds), *cells, style="bold green" if n == res.focus else None)
+            t.add_row(n, str(seeds), *cells, style="bold green" if n in res.focus else None)
         console.print(t)
-        paired = [p for p in res.paired if p.pair == pair]
-        if not paired:
-            continue
-        t = Table(title=f"{res.focus} - X, paired over seeds (points; wins/seeds; verdict at {res.level:.0%})")
-        t.add_column("X")
-        for k in metrics:
-            t.add_column(METRICS.get(k, k), justify="right")
-        by = {(p.other, p.metric): p.comparison for p in paired}
-        for o in dict.fromkeys(p.other for p in paired):
-            cells = [fmt_comparison(by[(o, k)]) if (o, k) in by else "n/a" for k in metrics]
-            main = by.get((o, "robust_heldout"))
-            style = {"better": "green", "worse": "red"}.get(main.verdict) if main else None
-            t.add_row(o, *cells, style=style)
-        console.print(t)
+        for focus in res.focus:
+            paired = [p for p in res.paired if p.pair == pair and p.focus == focus]
+            if not paired:
+                continue
+            t = Table(title=f"{focus} - X, paired over seeds (points; wins/seeds; verdict at {res.level:.0%})")
+            t.add_column("X")
+            for k in metrics:
+                t.add_column(METRICS.get(k, k), justify="right")
+            by = {(p.other, p.metric): p.comparison for p in paired}
+            for o in dict.fromkeys(p.other for p in paired):
+                cells = [fmt_comparison(by[(o, k)]) if (o, k) in by else "n/a" for k in metrics]
+                main = by.get((o, "robust_heldout"))
+                style = {"better": "green", "worse": "red"}.get(main.verdict) if main else None
+                t.add_row(o, *cells, style=style)
+            console.print(t)
     console.print("Intervals: Student-t over seeds; PGR = mean(X - none) / mean(oracle - none) with "
                   "Fieller's interval ('unbounded': the oracle gap is not resolved). See docs/statistics.md.")

@@ -13,7 +13,8 @@ from birdkit.cli.main import app, console
 def compare(
     runs: list[Path] = typer.Argument(..., help="Pair or seed directories holding summary.csv (any depth)."),
     baseline: str = typer.Option("none", "--baseline", help="PGR's floor: the method every gap starts from."),
-    focus: str = typer.Option("bird", "--focus", help="The method compared, paired over seeds, with every other."),
+    focus: str = typer.Option("", "--focus", help="Comma-separated methods compared, paired over seeds, with every "
+                              "other (default: bird and every bird-* variant)."),
     level: float = typer.Option(0.95, "--level", min=0.5, max=0.999, help="Confidence level of every interval."),
     out: Path = typer.Option(None, "--out", help="Where to write compare.md and compare.csv (default: first run)."),
 ) -> None:
@@ -32,7 +33,12 @@ def compare(
         raise typer.BadParameter(f"{baseline!r} is not among the runs' methods ({', '.join(sorted(methods))})",
                                  param_hint="--baseline")
     try:
-        res = compare_runs(summary, baseline=baseline, focus=focus, level=level)
+        chosen = [f.strip() for f in focus.split(",") if f.strip()] or None
+        for f in chosen or []:
+            if f not in methods:
+                raise typer.BadParameter(f"{f!r} is not among the runs' methods ({', '.join(sorted(methods))})",
+                                         param_hint="--focus")
+        res = compare_runs(summary, baseline=baseline, focus=chosen, level=level)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="RUNS") from None
     out = out or runs[0]

@@ -21,21 +21,30 @@ def select(
     layer_search: bool = typer.Option(True, "--layer-search/--no-layer-search",
                                       help="Then choose BIRD's layer pair (Hints gets the same)."),
     seeds: int = typer.Option(1, "--seeds", min=1,
-                              help="Training seeds per grid point; the mean is scored (guards against lucky draws)."),
+                              help="Training seeds per grid point, scored by --rule (guards against lucky draws)."),
+    rule: str = typer.Option("mean", "--rule", help="Score of a grid point over its seeds: mean, or mean-se (the "
+                             "mean less one standard error: a point whose seeds disagree loses to a steady one)."),
+    variants: bool = typer.Option(False, "--variants/--no-variants",
+                                  help="Then try BIRD's variants (debiased CKA, feature queue, two layer pairs) at "
+                                       "its chosen point; the best is returned under 'variants'."),
 ) -> None:
     """Grid-search lr (all methods) and alpha (BIRD, Hints) on the student's validation split under
     the 15 *training* corruptions, then BIRD's layer pair at its chosen lr and alpha; print the table
     and the chosen overrides (YAML-ready). The held-out corruptions are never computed."""
     from birdkit.config import load_pair
     from birdkit.experiments import run_select
+    from birdkit.selection import RULES
 
+    if rule not in RULES:
+        raise typer.BadParameter(f"{rule!r} is not a rule; allowed: {', '.join(RULES)}", param_hint="--rule")
     cfg = load_pair(pair)
     chosen = [m.strip() for m in methods.split(",") if m.strip()] or None
     with TrainingProgress(console) as prog:
-        res = run_select(cfg, out, seed=seed, methods=chosen, layer_search=layer_search, seeds=seeds, progress=prog)
+        res = run_select(cfg, out, seed=seed, methods=chosen, layer_search=layer_search, seeds=seeds,
+                         rule=rule, variants=variants, progress=prog)
     t = Table(title=f"{cfg.name}: validation, training corruptions (sev 1, 3, 5)")
     order = ["lr", "alpha", "teacher_layer", "student_layer"]
-    found = {k for r in res.rows for k in r} - {"method", "val_clean", "val_robust_train"}
+    found = {k for r in res.rows for k in r} - {"method", "val_clean", "val_robust_train", "variant_fields"}
     keys = [k for k in order if k in found] + sorted(found - set(order))
     for h in ["method", *keys, "val clean", "val robust (train corr.)"]:
         t.add_column(h)

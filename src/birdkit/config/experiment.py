@@ -65,20 +65,43 @@ class PairConfig(StrictModel):
     method: MethodConfig = Field(default_factory=MethodConfig, description="shared method parameters")
     overrides: dict[str, dict] = Field(default_factory=dict,
                                        description="per-method MethodConfig fields and learning rate (lr)")
+    variants: dict[str, dict] = Field(default_factory=dict,
+                                      description="named variants of a method, run and reported like methods: "
+                                                  "{method: bird, debiased: true, ...} on top of its overrides")
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    def base_method(self, name: str) -> str:
+        """The registered method behind ``name`` (a variant's ``method``, else ``name`` itself)."""
+        return self.variants[name]["method"] if name in self.variants else name
 
     def method_config(self, name: str, **fields) -> MethodConfig:
         """Method ``name``'s config: the shared ``method`` section, then the method's own
         ``overrides`` (its MethodConfig fields; the learning rate goes to :meth:`transfer_config`),
-        then ``fields`` (a selection grid point, a layer pair), which win."""
-        own = {k: v for k, v in self.overrides.get(name, {}).items() if k in MethodConfig.model_fields}
+        for a variant then the variant's fields, then ``fields`` (a selection grid point, a layer
+        pair), which win."""
+        base = self.base_method(name)
+        own = {k: v for k, v in self.overrides.get(base, {}).items() if k in MethodConfig.model_fields}
+        var = {k: v for k, v in self.variants.get(name, {}).items() if k in MethodConfig.model_fields}
         extra = {k: v for k, v in fields.items() if k in MethodConfig.model_fields}
-        return MethodConfig(**{**self.method.model_dump(), "name": name, **own, **extra})
+        return MethodConfig(**{**self.method.model_dump(), **own, **var, **extra, "name": base})
 
     def transfer_config(self, name: str, seed: int = 0, lr: float | None = None) -> TrainConfig:
         """Method ``name``'s transfer budget in experiment seed ``seed``: ``transfer_train`` with the
-        seed added and the learning rate ``lr``, else the method's overridden one."""
-        return self.transfer_train.with_seed_offset(seed).with_lr(lr or self.overrides.get(name, {}).get("lr"))
+        seed added and the learning rate ``lr``, else the variant's, else the method's overridden one."""
+        lr = lr or self.variants.get(name, {}).get("lr") or self.overrides.get(self.base_method(name), {}).get("lr")
+        return self.transfer_train.with_seed_offset(seed).with_lr(lr)
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variant_keys(cls, v: dict[str, dict]) -> dict[str, dict]:
+        for name, fields in v.items():
+            if "method" not in fields:
+                raise ValueError(f"variants.{name}: needs a 'method' (the registered method it varies)")
+            bad = sorted(set(fields) - METHOD_OVERRIDE_KEYS - {"method"})
+            if bad:
+                raise ValueError(f"variants.{name}: unknown keys {bad}; allowed: method, "
+                                 f"{', '.join(sorted(METHOD_OVERRIDE_KEYS))}")
+        return v
 
     @field_validator("overrides")
     @classmethod

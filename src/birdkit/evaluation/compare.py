@@ -6,8 +6,9 @@ From the summary rows of several seeds of a pair (one row per (seed, method)), f
 * each method's mean and 95% Student-t interval over seeds;
 * its PGR = mean(method - none) / mean(oracle - none) with Fieller's interval (the seeds pair
   the three models; an interval that is unbounded means the oracle gap itself is not resolved);
-* the paired difference ``focus - X`` (default BIRD minus every other method) over the seeds
-  both have, its interval, its win count and a verdict: better / worse / not resolved.
+* the paired difference ``focus - X`` (default: BIRD and each BIRD variant, ``bird-*``, minus
+  every other method) over the seeds both have, its interval, its win count and a verdict:
+  better / worse / not resolved.
 
 All statistics come from :mod:`birdkit.stats` (docs/statistics.md). Accuracies are fractions in
 the rows and percentage points in the tables.
@@ -63,7 +64,7 @@ class CompareResult:
     methods: list[MethodStat] = field(default_factory=list)
     paired: list[PairedStat] = field(default_factory=list)
     baseline: str = "none"
-    focus: str = "bird"
+    focus: list[str] = field(default_factory=lambda: ["bird"])
     level: float = 0.95
 
     def rows(self) -> list[dict[str, Any]]:
@@ -107,11 +108,13 @@ class CompareResult:
                     s = stats.get((name, k))
                     cells.append(fmt_interval(s.pgr) if s is not None and s.pgr is not None else "n/a")
                 lines.append(_md_row(cells))
-            paired = [p for p in self.paired if p.pair == pair]
-            if paired:
+            for focus in self.focus:
+                paired = [p for p in self.paired if p.pair == pair and p.focus == focus]
+                if not paired:
+                    continue
                 others = list(dict.fromkeys(p.other for p in paired))
-                head = [f"{self.focus} - X", *(f"{METRICS.get(k, k)}" for k in metrics)]
-                lines += ["", f"{self.focus} minus each method, paired over seeds (points; wins/seeds; verdict at "
+                head = [f"{focus} - X", *(f"{METRICS.get(k, k)}" for k in metrics)]
+                lines += ["", f"{focus} minus each method, paired over seeds (points; wins/seeds; verdict at "
                           f"{self.level:.0%}):", "", _md_row(head), _md_row(["---"] * len(head))]
                 by = {(p.other, p.metric): p.comparison for p in paired}
                 for o in others:
@@ -145,16 +148,22 @@ def fmt_comparison(c: Comparison, digits: int = 2) -> str:
 
 
 def compare_runs(summary: Iterable[Mapping[str, Any]], *, baseline: str = "none", oracle: str = "oracle",
-                 focus: str = "bird", metrics: Sequence[str] | None = None, level: float = 0.95) -> CompareResult:
+                 focus: str | Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+                 level: float = 0.95) -> CompareResult:
     """Intervals, PGR and paired ``focus - X`` differences from summary rows of several seeds.
 
     Args:
         summary: rows with ``pair``, ``seed``, ``method`` and metric columns (fractions).
         baseline / oracle: PGR's floor and ceiling methods (PGR omitted when either is missing).
-        focus: the method compared with every other (skipped if absent).
+        focus: the method(s) compared with every other (default: ``bird`` and every ``bird-*``
+            variant present; absent ones are skipped).
         metrics: summary columns to compare (default: those of :data:`METRICS` present).
     """
     rows = list(summary)
+    names = list(dict.fromkeys(str(r["method"]) for r in rows))
+    if focus is None:
+        focus = [m for m in names if m == "bird" or m.startswith("bird-")] or ["bird"]
+    focus = [focus] if isinstance(focus, str) else list(focus)
     res = CompareResult(baseline=baseline, focus=focus, level=level)
     keys = list(metrics) if metrics else [k for k in METRICS if any(_finite(r.get(k)) for r in rows)]
     for pair in dict.fromkeys(str(r.get("pair", "")) for r in rows):
@@ -167,11 +176,11 @@ def compare_runs(summary: Iterable[Mapping[str, Any]], *, baseline: str = "none"
                 if metric in PGR_METRICS and baseline in vals and oracle in vals:
                     pg = _pgr(v, vals[baseline], vals[oracle], level)
                 res.methods.append(MethodStat(pair, m, metric, mean_interval(list(v.values()), level), pg))
-            if focus in vals:
+            for f in (f for f in focus if f in vals):
                 for other, v in vals.items():
-                    if other != focus:
-                        res.paired.append(PairedStat(pair, metric, focus, other,
-                                                     compare_paired(vals[focus], v, level=level)))
+                    if other != f:
+                        res.paired.append(PairedStat(pair, metric, f, other,
+                                                     compare_paired(vals[f], v, level=level)))
     return res
 
 

@@ -93,7 +93,7 @@ def seed_dir(out_dir: str | Path, name: str, seed: int) -> Path:
 def resolve_method_config(cfg: PairConfig, name: str, layers: list[LayerPair] | None = None) -> MethodConfig:
     """Method ``name``'s config in pair ``cfg`` (:meth:`PairConfig.method_config`), ``layers``
     replacing its layer pairs; an unknown method lists close matches."""
-    method_class(name)
+    method_class(cfg.base_method(name))
     return cfg.method_config(name) if layers is None else cfg.method_config(name, layers=list(layers))
 
 
@@ -103,12 +103,14 @@ def resolve_transfer_train(cfg: PairConfig, name: str, seed: int = 0) -> TrainCo
 
 
 def check_pair_methods(cfg: PairConfig, methods: Sequence[str] | None = None) -> list[str]:
-    """The methods to run (``methods``, else the pair's, else every benchmark method), checked
-    against the registry together with the pair's override names, before any work."""
-    chosen = list(methods or cfg.methods or benchmark_methods())
-    for name in [*chosen, *cfg.overrides]:
-        if name not in list_methods():
-            raise UnknownNameError("method", name, list_methods(), hint="List them with `birdkit methods`.")
+    """The methods to run (``methods``, else the pair's, else every benchmark method and the
+    pair's variants), checked against the registry together with the pair's override names and
+    the variants' methods, before any work."""
+    chosen = list(methods or cfg.methods or [*benchmark_methods(), *cfg.variants])
+    for name in [*chosen, *cfg.overrides, *(v["method"] for v in cfg.variants.values())]:
+        if name not in list_methods() and name not in cfg.variants:
+            raise UnknownNameError("method", name, [*list_methods(), *cfg.variants],
+                                   hint="List them with `birdkit methods`.")
     return chosen
 
 
@@ -245,7 +247,8 @@ class PairRunner:
         mcfg = resolve_method_config(self.cfg, name, layers)
         teacher = teacher if teacher is not None else self.teacher()
         student = self.student()
-        torch.manual_seed(derive_seed(self.seed, name))  # new heads seeded per (seed, method): resumable
+        # new heads seeded per (seed, method), a variant like its method: resumable, and paired
+        torch.manual_seed(derive_seed(self.seed, self.cfg.base_method(name)))
         method = create_method(mcfg, student=copy.deepcopy(student), teacher=copy.deepcopy(teacher),
                                num_classes=self.num_classes)
         used = ";".join(f"{p.teacher}->{p.student}" for p in getattr(method, "pairs", []) or [])
@@ -257,7 +260,7 @@ class PairRunner:
 
     def produce(self, name: str) -> tuple[nn.Module, str]:
         """The model of benchmark entry ``name``, from the step its method class names."""
-        step = method_class(name).pipeline_step
+        step = method_class(self.cfg.base_method(name)).pipeline_step
         if step == "student":
             self._stage(name)
             return self.student(), ""
@@ -346,8 +349,7 @@ class PairRunner:
         chosen = check_pair_methods(self.cfg, methods)
         t0 = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
-        dump_yaml(self.cfg.model_copy(update={"methods": self.cfg.methods or benchmark_methods()}),
-                  self.root / "config.yaml")
+        dump_yaml(self.cfg.model_copy(update={"methods": chosen}), self.root / "config.yaml")
         self.teacher()
         self.student()
         trained, layers = {}, {}

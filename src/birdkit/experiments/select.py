@@ -27,8 +27,8 @@ class SelectResult:
 
 
 def run_select(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, methods: list[str] | None = None,
-               layer_search: bool = True, seeds: int = 1, val_samples: int = 1000,
-               progress: Progress | None = None) -> SelectResult:
+               layer_search: bool = True, seeds: int = 1, val_samples: int = 1000, rule: str = "mean",
+               variants: bool = False, progress: Progress | None = None) -> SelectResult:
     """Select on seed ``seed`` of pair ``cfg`` (unknown ``methods`` are refused before any work)."""
     grid = default_grid(methods)
     root = seed_dir(out_dir, cfg.name, seed)
@@ -37,5 +37,6 @@ def run_select(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, methods: 
     train = runner.split(cfg.student_data, "train", cfg.transfer_train.max_train_samples)
     val = runner.split(cfg.student_data, "val", val_samples, norm_from=train)
     best, rows = select_hparams(cfg, teacher=teacher, student=student, train=train, val=val, run_dir=root,
-                                grid=grid, layer_search=layer_search, seeds=seeds, progress=progress)
+                                grid=grid, layer_search=layer_search, seeds=seeds, rule=rule,
+                                variants=variants, progress=progress)
     return SelectResult(best, rows, chosen_rows(rows, best), write_csv(root / "hparams.csv", rows))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import torch
@@ -12,11 +13,27 @@ from torch import nn
 from birdkit.config import MethodConfig, TrainConfig
 from birdkit.corruptions import TRAIN_CORRUPTIONS
 from birdkit.data import TensorData
+from birdkit.errors import UnknownNameError
 from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness, summarize
 from birdkit.methods import create_method
 from birdkit.training import Trainer
 
-__all__ = ["train_and_score"]
+__all__ = ["RULES", "selection_score", "train_and_score"]
+
+#: how a grid point's validation scores over seeds become one number: their mean, or their mean
+#: less one standard error (``mean-se``: a point whose seeds disagree loses to a steady one)
+RULES = ("mean", "mean-se")
+
+
+def selection_score(values: list[float], rule: str = "mean") -> float:
+    """One score from a candidate's per-seed validation scores under ``rule`` (:data:`RULES`)."""
+    if rule not in RULES:
+        raise UnknownNameError("selection rule", rule, RULES)
+    mean = sum(values) / len(values)
+    if rule == "mean" or len(values) < 2:
+        return mean
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return mean - sd / math.sqrt(len(values))
 
 
 def train_and_score(mcfg: MethodConfig, *, teacher: nn.Module, student: nn.Module, train: TensorData,

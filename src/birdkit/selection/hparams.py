@@ -16,6 +16,7 @@ see :mod:`birdkit.selection.layers`). Hints gets the same pair, as in the paper'
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 from pathlib import Path
@@ -29,11 +30,11 @@ from birdkit.data import TensorData
 from birdkit.errors import UnknownNameError
 from birdkit.evaluation.robustness import CorruptedTestSet
 from birdkit.methods import method_class, tunable_methods
-from birdkit.selection._score import train_and_score
+from birdkit.selection._score import selection_score, train_and_score
 from birdkit.selection.layers import VALIDATION_CORRUPTION_SEED, search_layers
 from birdkit.training import NonFiniteLossError
 
-__all__ = ["AXES", "LRS", "chosen_rows", "default_grid", "select_hparams"]
+__all__ = ["AXES", "LRS", "VARIANTS", "chosen_rows", "default_grid", "select_hparams"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,17 @@ log = logging.getLogger(__name__)
 LRS = [0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 #: the values tried for each tunable hyperparameter
 AXES: dict[str, list] = {"lr": LRS, "alpha": [0.5, 0.9]}
+
+
+#: BIRD variants tried after the grid and the layer search (at BIRD's chosen lr, alpha and layer
+#: pair; docs/method.md §6): debiased CKA, a feature queue, the two best layer pairs together,
+#: and debiased CKA with a queue. ``two-pairs`` is filled in from the layer search.
+VARIANTS: dict[str, dict] = {
+    "debiased": {"debiased": True},
+    "queue": {"queue_size": 1024},
+    "two-pairs": {},
+    "debiased-queue": {"debiased": True, "queue_size": 1024},
+}
 
 
 def default_grid(methods: list[str] | None = None) -> dict[str, dict[str, list]]:
@@ -71,7 +83,7 @@ def _candidate(cfg: PairConfig, method: str, point: dict) -> tuple[MethodConfig,
 def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, train: TensorData,
                    val: TensorData, run_dir: str | Path, grid: dict[str, dict[str, list]] | None = None,
                    severities=(1, 3, 5), layer_search: bool = True, layer_candidates: int = 2, seeds: int = 1,
-                   progress=None) -> tuple[dict, list[dict]]:
+                   rule: str = "mean", variants: bool = False, progress=None) -> tuple[dict, list[dict]]:
     """Grid-search each method's transfer hyperparameters from ``teacher`` and ``student`` on the
     student's ``train`` split, scoring on ``val`` (validation images, training corruptions).
     Candidates train in ``run_dir/hparams/`` and ``run_dir/layers/``. Returns (best overrides per
@@ -83,8 +95,15 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
     ``best["hints"]["layers"]``.
 
     ``seeds > 1`` trains every grid point (and every layer candidate) with that many transfer
-    seeds and scores the mean: at large learning rates a single run can be a lucky draw that
-    does not reproduce; the rows then also carry the seeds' std."""
+    seeds and scores them by ``rule`` (:func:`selection_score`): at large learning rates a single
+    run can be a lucky draw that does not reproduce; the rows then also carry the seeds' std and
+    the rule's ``score``.
+
+    With ``variants`` (and BIRD selected), each BIRD variant of :data:`VARIANTS` is then trained at
+    BIRD's chosen point and layers (rows ``method="bird-variant"``); the best one by the same rule,
+    if it beats vanilla BIRD's score, is returned as ``best["variants"]["bird-best"]``, else the
+    best variant is still returned so the benchmark reports it beside vanilla BIRD."""
+    selection_score([0.0], rule)  # an unknown rule is refused before any training
     assert not set(TRAIN_CORRUPTIONS) & set(HELDOUT_CORRUPTIONS)
     run_dir = Path(run_dir)
     vset = CorruptedTestSet(val.images, val.targets, seed=VALIDATION_CORRUPTION_SEED, cache=True)
@@ -106,34 +125,66 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
             except NonFiniteLossError as e:  # a diverging grid point is a result, not a crash
                 log.warning("%s %s diverged: %s", method, point, e)
                 rows.append({"method": method, **point, "val_clean": math.nan, "val_robust_train": math.nan,
-                             **({"seeds": seeds} if seeds > 1 else {})})
+                             "score": math.nan, **({"seeds": seeds} if seeds > 1 else {})})
                 continue
-            clean = sum(c for c, _ in scores) / len(scores)
-            robust = sum(r for _, r in scores) / len(scores)
-            row = {"method": method, **point, "val_clean": clean, "val_robust_train": robust}
-            if seeds > 1:
-                row["seeds"] = seeds
-                row["val_robust_train_std"] = float(torch.tensor([r for _, r in scores], dtype=torch.float64).std())
-            rows.append(row)
-            log.info("%s %s: val clean %.4f, val robust (training corruptions) %.4f", method, point, clean, robust)
+            rows.append(_score_row({"method": method, **point}, scores, rule))
+            log.info("%s %s: val clean %.4f, val robust (training corruptions) %.4f", method, point,
+                     rows[-1]["val_clean"], rows[-1]["val_robust_train"])
         mine = [r for r in rows if r["method"] == method]
-        if all(math.isnan(r["val_robust_train"]) for r in mine):
+        if all(math.isnan(r["score"]) for r in mine):
             raise NonFiniteLossError(f"every grid point of {method} diverged: {[dict(r) for r in mine]}")
-        top = max(mine, key=lambda r: -math.inf if math.isnan(r["val_robust_train"]) else r["val_robust_train"])
+        top = max(mine, key=lambda r: -math.inf if math.isnan(r["score"]) else r["score"])
         best[method] = {k: top[k] for k in keys}
     if layer_search and "bird" in best:
         point = best["bird"]
         mcfg, tc = _candidate(cfg, "bird", point)
         pair, lrows = search_layers(mcfg, teacher=teacher, student=student, train=train, val=val, cfg=tc,
                                     run_dir=run_dir / "layers" / _tag(point), k=layer_candidates, epochs=tc.epochs,
-                                    val_samples=len(val), severities=severities, seeds=seeds, progress=progress)
+                                    val_samples=len(val), severities=severities, seeds=seeds, rule=rule,
+                                    progress=progress)
         rows += [{"method": "bird-layers", **point, "teacher_layer": r["teacher"], "student_layer": r["student"],
-                  "val_clean": r["val_clean"], "val_robust_train": r["val_robust"]} for r in lrows]
+                  "val_clean": r["val_clean"], "val_robust_train": r["val_robust"], "score": r["score"]}
+                 for r in lrows]
         chosen = [pair.model_dump()]
         best["bird"]["layers"] = chosen
         if "hints" in best:
             best["hints"]["layers"] = chosen
+        if variants:
+            top2 = sorted(lrows, key=lambda r: -r["score"])[:2]
+            two = [{"teacher": r["teacher"], "student": r["student"]} for r in top2]
+            vrows = []
+            for vname, fields in VARIANTS.items():
+                fields = {"layers": two} if vname == "two-pairs" else {**fields, "layers": chosen}
+                if vname == "two-pairs" and len(two) < 2:
+                    continue
+                mcfg, tc = _candidate(cfg, "bird", {**point, **fields})
+                if progress:
+                    progress({"event": "stage", "name": f"select bird variant {vname}"})
+                try:
+                    scores = train_and_score(mcfg, teacher=teacher, student=student, train=train, val_set=vset,
+                                             normalize=val.normalize, cfg=tc, run_dir=run_dir / "variants" / vname,
+                                             seeds=seeds, severities=severities, progress=progress)
+                except NonFiniteLossError as e:
+                    log.warning("bird variant %s diverged: %s", vname, e)
+                    continue
+                vrows.append((fields, _score_row({"method": "bird-variant", "variant": vname, **point,
+                                                  "variant_fields": json.dumps(fields)}, scores, rule)))
+            rows += [r for _, r in vrows]
+            if vrows:
+                fields, top = max(vrows, key=lambda fr: fr[1]["score"])
+                best["variants"] = {f"bird-{top['variant']}": {"method": "bird", **point, **fields}}
     return best, rows
+
+
+def _score_row(row: dict, scores: list[tuple[float, float]], rule: str) -> dict:
+    """A candidate's row: mean validation clean / robust accuracy, std over seeds, rule's score."""
+    robust = [r for _, r in scores]
+    out = {**row, "val_clean": sum(c for c, _ in scores) / len(scores), "val_robust_train": sum(robust) / len(robust),
+           "score": selection_score(robust, rule)}
+    if len(scores) > 1:
+        out["seeds"] = len(scores)
+        out["val_robust_train_std"] = float(torch.tensor(robust, dtype=torch.float64).std())
+    return out
 
 
 def chosen_rows(rows: list[dict], best: dict) -> list[bool]:
@@ -144,6 +195,8 @@ def chosen_rows(rows: list[dict], best: dict) -> list[bool]:
         if r["method"] == "bird-layers":
             lp = best["bird"]["layers"][0]
             out.append((r["teacher_layer"], r["student_layer"]) == (lp["teacher"], lp["student"]))
+        elif r["method"] == "bird-variant":
+            out.append(f"bird-{r['variant']}" in best.get("variants", {}))
         else:
             out.append(all(r.get(k) == v for k, v in best[r["method"]].items() if k != "layers"))
     return out

@@ -22,7 +22,7 @@ from birdkit.data import TensorData
 from birdkit.errors import BirdkitError
 from birdkit.evaluation.robustness import CorruptedTestSet
 from birdkit.features import list_layers
-from birdkit.selection._score import train_and_score
+from birdkit.selection._score import selection_score, train_and_score
 
 __all__ = ["VALIDATION_CORRUPTION_SEED", "candidate_layers", "search_layers"]
 
@@ -90,11 +90,13 @@ def search_layers(
     severities=(1, 3, 5),
     seed: int = VALIDATION_CORRUPTION_SEED,
     seeds: int = 1,
+    rule: str = "mean",
     progress=None,
 ) -> tuple[LayerPair, list[dict]]:
     """Try each (teacher, student) candidate pair for a short run; return the best pair and a
-    table of ``{teacher, student, val_clean, val_robust}`` rows. With ``seeds > 1`` each pair is
-    trained with that many training seeds and scored by the mean. ``seed`` is the corruption seed
+    table of ``{teacher, student, val_clean, val_robust, score}`` rows. With ``seeds > 1`` each pair
+    is trained with that many training seeds and scored by ``rule`` (mean, or mean less one
+    standard error). ``seed`` is the corruption seed
     of the validation set."""
     pairs = [(t, s) for t in candidate_layers(teacher, k) for s in candidate_layers(student, k)]
     short = cfg.model_copy(update={"epochs": epochs or max(1, cfg.epochs // 3), "tensorboard": False})
@@ -109,8 +111,10 @@ def search_layers(
                                  normalize=val.normalize, cfg=short, run_dir=Path(run_dir) / f"{t_name}__{s_name}",
                                  seeds=seeds, severities=severities, progress=progress)
         row = {"teacher": t_name, "student": s_name, "val_clean": sum(c for c, _ in scores) / seeds,
-               "val_robust": sum(r for _, r in scores) / seeds}
+               "val_robust": sum(r for _, r in scores) / seeds,
+               "score": selection_score([r for _, r in scores], rule)}
         rows.append(row)
         log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name, row["val_robust"])
-    best = max(rows, key=lambda r: r["val_robust"])
+    best = max(rows, key=lambda r: r["score"])
     return LayerPair(teacher=best["teacher"], student=best["student"]), rows
+
