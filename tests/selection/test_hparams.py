@@ -124,7 +124,7 @@ def test_bird_variants_are_tried_at_the_chosen_point_and_the_best_is_returned(pa
     assert name == f"bird-{top['variant']}" and fields["method"] == "bird"
     layer_rows = sorted([r for r in rows if r["method"] == "bird-layers"], key=lambda r: -r["score"])
     two = next(r for r in vrows if r["variant"] == "two-pairs")
-    assert '"teacher": "%s"' % layer_rows[1]["teacher_layer"] in two["variant_fields"]
+    assert f'"teacher": "{layer_rows[1]["teacher_layer"]}"' in two["variant_fields"]
     # the result is a valid pair config whose variant runs like a method
     PairConfig(**{**cfg.model_dump(), "overrides": {k: v for k, v in best.items() if k != "variants"},
                   "variants": best["variants"]})
