@@ -74,3 +74,24 @@ def test_select_unknown_method_lists_close_matches(tiny_pair):
     res = runner.invoke(app, ["select", "--pair", str(yaml_path), "--methods", "brid", "--out", str(d / "x")])
     assert res.exit_code != 0 and "Did you mean: 'bird'" in str(res.exception)
     assert not (d / "x").exists()  # refused before any training
+
+
+def test_select_with_own_grid_seeds_and_rule(tiny_pair):
+    yaml_path, d = tiny_pair
+    res = runner.invoke(app, ["select", "--pair", str(yaml_path), "--methods", "lp", "--lrs", "0.01,0.1",
+                              "--seeds", "2", "--rule", "mean-se", "--val-samples", "16", "--out", str(d / "sel2")],
+                        catch_exceptions=False, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((d / "sel2" / "fmnist-split" / "seed0" / "hparams.csv").open()))
+    assert [float(r["lr"]) for r in rows] == [0.01, 0.1] and all(r["seeds"] == "2" for r in rows)
+    for r in rows:
+        assert abs(float(r["score"]) - (float(r["val_robust_train"]) - float(r["val_robust_train_std"]) / 2 ** 0.5)) < 1e-9
+
+
+@pytest.mark.parametrize("args, flag", [(["--rule", "median"], "--rule"), (["--lrs", "0.1,-1"], "--lrs"),
+                                        (["--lrs", "fast"], "--lrs")])
+def test_select_bad_grid_options_are_one_line(tiny_pair, args, flag):
+    yaml_path, d = tiny_pair
+    res = runner.invoke(app, ["select", "--pair", str(yaml_path), "--out", str(d / "bad"), *args])
+    assert res.exit_code == 2 and flag in res.output and "Traceback" not in res.output
+    assert not (d / "bad").exists()

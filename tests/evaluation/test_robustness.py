@@ -33,3 +33,46 @@ def test_corrupted_testset_is_cached_and_deterministic():
     assert x.dtype == torch.uint8 and x is a.get("gaussian_noise", 3)
     assert torch.equal(x, b.get("gaussian_noise", 3))
     assert a.get("gaussian_noise", 0) is imgs
+
+
+def test_evaluate_models_matches_one_model_at_a_time_and_records_predictions():
+    from birdkit.evaluation.robustness import evaluate_models, evaluate_robustness
+    from birdkit.features import predict
+    from birdkit.models import create_model
+
+    torch.manual_seed(0)
+    imgs = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
+    t = torch.randint(0, 3, (40,))
+    ts = CorruptedTestSet(imgs, t, seed=1)
+    norm = lambda x: (x - 0.5) / 0.25  # noqa: E731
+    models = {"a": create_model("convnet_xxs", num_classes=3, in_chans=1, img_size=28),
+              "b": create_model("convnet_xs", num_classes=3, in_chans=1, img_size=28)}
+    preds, secs = {}, {}
+    rows = evaluate_models(models, ts, norm, corruptions=["fog", "shear"], severities=[1, 3],
+                           predictions=preds, seconds=secs)
+    assert len(rows) == 2 * (1 + 2 * 2) and set(secs) == {"a", "b"}
+    assert {r["split"] for r in rows} == {"clean", "train", "mnistc"}
+    for name, m in models.items():  # the channels-last copies predict what the model itself does
+        one = evaluate_robustness(m, ts, norm, corruptions=["fog", "shear"], severities=[1, 3], model_name=name)
+        assert [r["accuracy"] for r in rows if r["model"] == name] == [r["accuracy"] for r in one]
+        assert torch.equal(preds[f"{name}|fog|3"].long(), predict(m, ts.get("fog", 3), norm))
+        assert preds[f"{name}|clean|0"].dtype == torch.uint8
+        # the caller's model is left as it was: a copy was converted to channels-last
+        assert next(m.parameters()).is_contiguous()
+
+
+def test_disk_cache_is_reused_and_keyed_by_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIRDKIT_CACHE", str(tmp_path))
+    imgs = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    t = torch.zeros(6, dtype=torch.long)
+    a = CorruptedTestSet(imgs, t, seed=2, cache=True)
+    x = a.get("gaussian_noise", 2)
+    files = list(tmp_path.rglob("*.safetensors"))
+    assert len(files) == 1 and a.build_seconds > 0
+    b = CorruptedTestSet(imgs, t, seed=2, cache=True)
+    assert torch.equal(b.get("gaussian_noise", 2), x) and b.build_seconds == 0  # read, not rebuilt
+    c = CorruptedTestSet(imgs, t, seed=3, cache=True)  # another seed: another key
+    assert not torch.equal(c.get("gaussian_noise", 2), x)
+    files[0].write_bytes(b"garbage")  # an unreadable file is rebuilt, never trusted
+    d = CorruptedTestSet(imgs, t, seed=2, cache=True)
+    assert torch.equal(d.get("gaussian_noise", 2), x) and d.build_seconds > 0

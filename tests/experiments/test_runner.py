@@ -48,8 +48,9 @@ def test_fmnist_split_end_to_end(tmp_path):
     assert by["lp"]["cka_to_teacher"] > 0.999  # LP keeps the teacher's features exactly
     root = tmp_path / "fmnist-split" / "seed0"
     rows = list(csv.DictReader((root / "eval.csv").open()))
-    # clean, 4 ImageNet-C + 8 MNIST-C held-out (28x28 grayscale) and 15 training corruptions x 5
-    assert len(rows) == 8 * (1 + 4 * 5 + 8 * 5 + 15 * 5)
+    # clean, 4 ImageNet-C x 5 + 8 MNIST-C x 1 (its own severity) held-out, 15 training corruptions x 5
+    assert len(rows) == 8 * (1 + 4 * 5 + 8 + 15 * 5)
+    assert {r["severity"] for r in rows if r["split"] == "mnistc"} == {"3"}
     assert {r["corruption"] for r in rows if r["split"] == "mnistc"} == set(MNISTC_CORRUPTIONS)
     # the summary's robust accuracies recompute from the tidy rows
     for split in ("heldout", "mnistc"):

@@ -24,6 +24,9 @@ def select(
                               help="Training seeds per grid point, scored by --rule (guards against lucky draws)."),
     rule: str = typer.Option("mean", "--rule", help="Score of a grid point over its seeds: mean, or mean-se (the "
                              "mean less one standard error: a point whose seeds disagree loses to a steady one)."),
+    lrs: str = typer.Option("", "--lrs", help="Comma-separated learning rates of the grid (default: 9 from 0.001 "
+                            "to 1.6)."),
+    val_samples: int = typer.Option(1000, "--val-samples", min=10, help="Validation images scored per candidate."),
     variants: bool = typer.Option(False, "--variants/--no-variants",
                                   help="Then try BIRD's variants (debiased CKA, feature queue, two layer pairs) at "
                                        "its chosen point; the best is returned under 'variants'."),
@@ -39,9 +42,15 @@ def select(
         raise typer.BadParameter(f"{rule!r} is not a rule; allowed: {', '.join(RULES)}", param_hint="--rule")
     cfg = load_pair(pair)
     chosen = [m.strip() for m in methods.split(",") if m.strip()] or None
+    try:
+        lr_grid = [float(x) for x in lrs.split(",") if x.strip()] or None
+    except ValueError:
+        raise typer.BadParameter(f"{lrs!r}: expected comma-separated positive numbers", param_hint="--lrs") from None
+    if lr_grid and min(lr_grid) <= 0:
+        raise typer.BadParameter(f"{lrs!r}: learning rates must be > 0", param_hint="--lrs")
     with TrainingProgress(console) as prog:
         res = run_select(cfg, out, seed=seed, methods=chosen, layer_search=layer_search, seeds=seeds,
-                         rule=rule, variants=variants, progress=prog)
+                         rule=rule, variants=variants, lrs=lr_grid, val_samples=val_samples, progress=prog)
     t = Table(title=f"{cfg.name}: validation, training corruptions (sev 1, 3, 5)")
     order = ["lr", "alpha", "teacher_layer", "student_layer"]
     found = {k for r in res.rows for k in r} - {"method", "val_clean", "val_robust_train", "variant_fields"}

@@ -41,10 +41,21 @@ class EvalConfig(StrictModel):
     cka_samples: int = Field(2048, ge=4)
     family: CorruptionFamily | None = Field(None, description="corruption severity table of the test set "
                                                               "(None: from the image size)")
+    training_corruptions: bool = Field(True, description="also evaluate the 15 training corruptions (on the first "
+                                                         "train_corruption_samples test images)")
+    mnistc_severities: list[int] = Field(default_factory=lambda: [3],
+                                         description="MNIST-C severities (3: MNIST-C's own single parameter)")
     mnistc: bool | None = Field(None, description="also evaluate MNIST-C's held-out corruptions (None: for "
                                                  "28x28 grayscale data)")
     cache: bool = Field(True, description="keep corrupted test sets in the machine-wide cache ($BIRDKIT_CACHE)")
     save_predictions: bool = Field(True, description="write every model's test predictions (predictions.safetensors)")
+
+    @field_validator("severities", "mnistc_severities")
+    @classmethod
+    def _severities(cls, v: list[int]) -> list[int]:
+        if not v or any(x not in range(1, 6) for x in v):
+            raise ValueError(f"severities must be a non-empty subset of 1..5, got {v}")
+        return v
 
 
 class PairConfig(StrictModel):

@@ -17,6 +17,7 @@ later run on the machine.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import time
@@ -133,6 +134,8 @@ def evaluate_models(
     each model's predicted labels per condition under ``"model|corruption|severity"`` (uint8 when
     the labels fit), ``seconds`` each model's total inference time."""
     conditions = ([("clean", 0)] if clean else []) + [(c, s) for c in corruptions for s in severities]
+    # channels-last copies: the same network, 1.4-1.7x faster convolutions on CPU (docs/performance.md)
+    models = {name: copy.deepcopy(m).to(memory_format=torch.channels_last) for name, m in models.items()}
     rows = []
     for c, s in conditions:
         images = testset.get(c, s)

@@ -143,7 +143,7 @@ class PairRunner:
         self.progress = progress or (lambda ev: None)
         self._splits: dict[tuple, TensorData] = {}
         self._models: dict[str, nn.Module] = {}
-        self._testsets: dict[int | None, CorruptedTestSet] = {}
+        self._testsets: dict[tuple[int | None, str | None], CorruptedTestSet] = {}
 
     # -- data --------------------------------------------------------------------------------
     def split(self, data: DataConfig, split: str, limit: int | None = None,
@@ -271,38 +271,45 @@ class PairRunner:
         return self.transfer(name)
 
     # -- evaluation --------------------------------------------------------------------------
-    def testset(self, limit: int | None = None) -> CorruptedTestSet:
-        """The student's corrupted test images (first ``limit`` of them), built once and shared
-        by every model so all see the same corrupted images."""
-        if limit not in self._testsets:
+    def testset(self, limit: int | None = None, family: str | None = None) -> CorruptedTestSet:
+        """The student's corrupted test images (first ``limit`` of them) under severity table
+        ``family`` (default ``eval.family``), built once and shared by every model so all see the
+        same corrupted images."""
+        family = family or self.cfg.eval.family
+        if (limit, family) not in self._testsets:
             test = self.student_test
             images, targets = (test.images, test.targets) if limit is None else \
                 (test.images[:limit], test.targets[:limit])
-            self._testsets[limit] = CorruptedTestSet(images, targets, seed=self.cfg.eval.seed,
-                                                      family=self.cfg.eval.family, cache=self.cfg.eval.cache)
-        return self._testsets[limit]
+            self._testsets[(limit, family)] = CorruptedTestSet(images, targets, seed=self.cfg.eval.seed,
+                                                               family=family, cache=self.cfg.eval.cache)
+        return self._testsets[(limit, family)]
 
     @property
-    def heldout_corruptions(self) -> tuple[str, ...]:
-        """The held-out corruptions on the test set: ImageNet-C's 4, and MNIST-C's for 28x28
-        grayscale students (``eval.mnistc``)."""
-        mnistc = self.cfg.eval.mnistc
-        if mnistc is None:
-            s = self.student_train
-            mnistc = s.channels == 1 and s.img_size == 28
-        return HELDOUT_CORRUPTIONS + (MNISTC_CORRUPTIONS if mnistc else ())
+    def mnistc(self) -> bool:
+        """Whether MNIST-C's held-out family is evaluated: ``eval.mnistc``, by default for 28x28
+        grayscale students."""
+        if self.cfg.eval.mnistc is not None:
+            return self.cfg.eval.mnistc
+        s = self.student_train
+        return s.channels == 1 and s.img_size == 28
 
     def robustness(self, models: dict[str, nn.Module], *, training_corruptions: bool = True,
                    predictions: dict[str, torch.Tensor] | None = None,
                    seconds: dict[str, float] | None = None) -> list[dict]:
-        """Tidy accuracy rows of every model: clean and the held-out corruptions on the test set,
-        then (optionally) the training corruptions on its first ``train_corruption_samples``;
-        each corrupted set is built (or read from the cache) once and run through all models."""
+        """Tidy accuracy rows of every model: clean and the held-out corruptions on the test set
+        (ImageNet-C's 4 at ``eval.severities``, MNIST-C's 8 at ``eval.mnistc_severities`` when
+        :attr:`mnistc`), then (optionally) the training corruptions on its first
+        ``train_corruption_samples``; each corrupted set is built (or read from the cache) once
+        and run through all models."""
         ev = self.cfg.eval
         rows = evaluate_models(models, self.testset(), self.student_test.normalize,
-                               corruptions=self.heldout_corruptions, severities=ev.severities,
+                               corruptions=HELDOUT_CORRUPTIONS, severities=ev.severities,
                                predictions=predictions, seconds=seconds)
-        if training_corruptions:
+        if self.mnistc:
+            rows += evaluate_models(models, self.testset(family="mnist"), self.student_test.normalize, clean=False,
+                                    corruptions=MNISTC_CORRUPTIONS, severities=ev.mnistc_severities,
+                                    predictions=predictions, seconds=seconds)
+        if training_corruptions and ev.training_corruptions:
             sub = ev.train_corruption_samples
             ts = self.testset(sub if sub and sub < len(self.student_test) else None)
             rows += evaluate_models(models, ts, self.student_test.normalize, corruptions=TRAIN_CORRUPTIONS,

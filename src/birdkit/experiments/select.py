@@ -28,9 +28,13 @@ class SelectResult:
 
 def run_select(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, methods: list[str] | None = None,
                layer_search: bool = True, seeds: int = 1, val_samples: int = 1000, rule: str = "mean",
-               variants: bool = False, progress: Progress | None = None) -> SelectResult:
-    """Select on seed ``seed`` of pair ``cfg`` (unknown ``methods`` are refused before any work)."""
+               variants: bool = False, lrs: list[float] | None = None,
+               progress: Progress | None = None) -> SelectResult:
+    """Select on seed ``seed`` of pair ``cfg`` (unknown ``methods`` are refused before any work);
+    ``lrs`` replaces the grid's learning rates."""
     grid = default_grid(methods)
+    if lrs:
+        grid = {m: {**axes, "lr": list(lrs)} if "lr" in axes else axes for m, axes in grid.items()}
     root = seed_dir(out_dir, cfg.name, seed)
     runner = PairRunner(cfg, root, seed=seed, progress=progress)
     teacher, student = runner.teacher(), runner.student()
