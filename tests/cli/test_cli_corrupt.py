@@ -169,3 +169,13 @@ def test_real_fashion_mnist_subset(tmp_path):
     assert Image.open(png).size == preview_size(2, 3, 2, 28, 28)
     r = _invoke("--dataset", "fashion-mnst", "--out", str(tmp_path), "--corruptions", "saturate")
     assert isinstance(r.exception, UnknownNameError) and "fashion-mnist" in str(r.exception)
+
+
+def test_corruption_groups_include_mnistc_in_canonical_order():
+    from birdkit.cli.cmd_corrupt import parse_corruptions
+    from birdkit.corruptions import HELDOUT_CORRUPTIONS, MNISTC_CORRUPTIONS
+
+    assert parse_corruptions("mnistc") == list(MNISTC_CORRUPTIONS)
+    assert parse_corruptions("zigzag,saturate,shear") == ["saturate", "shear", "zigzag"]
+    assert parse_corruptions("heldout,mnistc") == [*HELDOUT_CORRUPTIONS, *MNISTC_CORRUPTIONS]
+    assert "shear" not in parse_corruptions("all")  # `all` stays the 19 ImageNet-C corruptions

@@ -150,3 +150,44 @@ def test_plot_report_writes_two_valid_pngs(tmp_path):
     h, w = imread(paths[1]).shape[:2]
     assert h == 504 and w >= 840
     assert sorted(f.name for f in out.iterdir()) == ["corruptions.png", "severity.png"]
+
+
+def _eval_rows(seeds=3):
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in range(seeds):
+        for model in ("none", "bird", "lwf"):
+            for c, split in (("saturate", "heldout"), ("shear", "mnistc"), ("fog", "train")):
+                for s in (1, 2):
+                    rows.append({"pair": "p", "seed": seed, "model": model, "corruption": c, "severity": s,
+                                 "split": split, "accuracy": float(rng.uniform(0.5, 0.9))})
+    return rows
+
+
+def test_gain_table_is_the_seed_mean_of_paired_differences():
+    from birdkit.evaluation.report import gain_table
+
+    rows = _eval_rows()
+    t = gain_table(rows, "bird")
+    assert list(t.index) == ["saturate", "shear"] and list(t.columns) == [1, 2]  # training corruptions left out
+    acc = {(r["seed"], r["model"], r["corruption"], r["severity"]): r["accuracy"] for r in rows}
+    want = np.mean([acc[(k, "bird", "shear", 2)] - acc[(k, "none", "shear", 2)] for k in range(3)]) * 100
+    assert t.loc["shear", 2] == pytest.approx(want)
+    # a seed the baseline lacks is not paired
+    t2 = gain_table([r for r in rows if not (r["model"] == "none" and r["seed"] == 2)], "bird")
+    want2 = np.mean([acc[(k, "bird", "shear", 2)] - acc[(k, "none", "shear", 2)] for k in range(2)]) * 100
+    assert t2.loc["shear", 2] == pytest.approx(want2)
+
+
+def test_best_baseline_and_heatmap(tmp_path):
+    from PIL import Image
+
+    from birdkit.evaluation.report import best_baseline, plot_gain_heatmap
+
+    summary = [{"method": m, "robust_heldout": v} for m, v in
+               [("none", 0.5), ("oracle", 0.9), ("bird", 0.8), ("bird-queue", 0.85), ("ft", 0.6), ("lwf", 0.7),
+                ("lwf", 0.66), ("ft", 0.7)]]
+    assert best_baseline(summary) == "lwf"  # mean 0.68 > ft's 0.65; none, oracle and BIRD's are not baselines
+    path = plot_gain_heatmap(_eval_rows(), ["bird", "lwf"], tmp_path / "h.png")
+    with Image.open(path) as im:
+        assert im.size[0] > im.size[1] > 50

@@ -144,6 +144,8 @@ def test_heldout_corruptions_and_bad_layers_are_refused():
     train = _split(12, 0)
     with pytest.raises(BirdkitError, match="held-out corruptions"):
         teacher_properties(teacher, teacher, train, train, corruptions=("gaussian_noise", "saturate"))
+    with pytest.raises(BirdkitError, match="held-out corruptions.*'shear'"):  # MNIST-C is held out too
+        teacher_properties(teacher, teacher, train, train, corruptions=("gaussian_noise", "shear"))
     with pytest.raises(KeyError, match="Did you mean"):
         teacher_properties(teacher, teacher, train, train, teacher_layer="stage.3")
 

@@ -24,16 +24,24 @@ from rich.table import Table
 
 from birdkit.cli.main import app, console
 
-_GROUPS = ("all", "train", "heldout")
+_GROUPS = ("all", "train", "heldout", "mnistc")
 
 
 def parse_corruptions(spec: str) -> list[str]:
-    """Comma-separated names, shell wildcards (``*_noise``) or groups (``all``, ``train``,
-    ``heldout``) -> registered names, in the canonical order (training ones, then held-out)."""
-    from birdkit.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
+    """Comma-separated names, shell wildcards (``*_noise``) or groups (``all``: the 19 ImageNet-C
+    ones, ``train``, ``heldout``, ``mnistc``) -> registered names, in the canonical order
+    (training ones, then held-out, then MNIST-C)."""
+    from birdkit.corruptions import (
+        ALL_CORRUPTIONS,
+        CORRUPTIONS,
+        HELDOUT_CORRUPTIONS,
+        MNISTC_CORRUPTIONS,
+        TRAIN_CORRUPTIONS,
+    )
     from birdkit.errors import BirdkitError
 
-    groups = {"all": ALL_CORRUPTIONS, "train": TRAIN_CORRUPTIONS, "heldout": HELDOUT_CORRUPTIONS}
+    groups = {"all": ALL_CORRUPTIONS, "train": TRAIN_CORRUPTIONS, "heldout": HELDOUT_CORRUPTIONS,
+              "mnistc": MNISTC_CORRUPTIONS}
     chosen: list[str] = []
     for item in (s.strip() for s in spec.split(",")):
         if not item:
@@ -52,7 +60,7 @@ def parse_corruptions(spec: str) -> list[str]:
         raise BirdkitError(f"Expected corruption names, wildcards or one of {_GROUPS}, got {spec!r}")
     for name in chosen:
         CORRUPTIONS.get(name)
-    order = {n: i for i, n in enumerate(ALL_CORRUPTIONS)}
+    order = {n: i for i, n in enumerate(ALL_CORRUPTIONS + MNISTC_CORRUPTIONS)}
     return sorted(dict.fromkeys(chosen), key=lambda n: (order.get(n, len(order)), n))
 
 
@@ -106,7 +114,7 @@ def corrupt_cmd(
                              help="Output root; the set goes to OUT/<dataset>/<split>/."),
     root: Path | None = typer.Option(None, "--root", help="Data root for the dataset (default: its usual place)."),
     corruptions: str = typer.Option("all", "--corruptions", "-c",
-                                    help="Comma-separated names, wildcards ('*_blur') or all/train/heldout."),
+                                    help="Comma-separated names, wildcards ('*_blur') or all/train/heldout/mnistc."),
     severities: str = typer.Option("1-5", "--severities", "-s", help="Severities, e.g. '1,2' or '1-5'."),
     seed: int = typer.Option(0, "--seed", help="Corruption seed (with the image index it fixes each image)."),
     family: str | None = typer.Option(None, "--family",

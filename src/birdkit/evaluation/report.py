@@ -1,8 +1,8 @@
 """Reports from tidy evaluation rows: markdown tables, PNG plots and aggregated CSVs.
 
 pandas does the grouping (mean and standard deviation over seeds), matplotlib (Agg backend)
-the plots: accuracy vs severity per method on the held-out corruptions, and per-corruption
-bars at the highest severity.
+the plots: accuracy vs severity per method on the held-out corruptions, per-corruption bars at
+the highest severity, and a heatmap of (method - none) per held-out corruption x severity.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+
+import numpy as np
 
 from birdkit.io import write_bytes
 
@@ -93,6 +95,61 @@ def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
     fig.tight_layout()
     paths.append(_save(fig, out_dir / "corruptions.png"))
     return paths
+
+
+def best_baseline(summary_rows: list[dict], *, exclude: tuple[str, ...] = ("none", "oracle"),
+                  metric: str = "robust_heldout") -> str | None:
+    """The baseline (not ``bird`` / ``bird-*`` / ``exclude``) with the highest mean ``metric``."""
+    means: dict[str, list[float]] = {}
+    for r in summary_rows:
+        m = str(r["method"])
+        if m in exclude or m == "bird" or m.startswith("bird-") or metric not in r:
+            continue
+        means.setdefault(m, []).append(float(r[metric]))
+    return max(means, key=lambda m: sum(means[m]) / len(means[m])) if means else None
+
+
+def gain_table(eval_rows: list[dict], method: str, baseline: str = "none",
+               splits: tuple[str, ...] = ("heldout", "mnistc")):
+    """(method - baseline) accuracy in points per corruption x severity, averaged over the seeds
+    both have (rows paired by pair, seed, corruption and severity); a pandas DataFrame."""
+    import pandas as pd  # optional extra: birdkit[report]
+
+    df = pd.DataFrame(eval_rows)
+    df = df[df["split"].isin(splits)]
+    keys = [k for k in ("pair", "seed", "corruption", "severity") if k in df]
+    a = df[df["model"] == method].set_index(keys)["accuracy"]
+    b = df[df["model"] == baseline].set_index(keys)["accuracy"]
+    diff = (a - b).dropna().mul(100).reset_index()
+    order = list(dict.fromkeys(df["corruption"]))
+    table = diff.groupby(["corruption", "severity"])["accuracy"].mean().unstack("severity")
+    return table.reindex([c for c in order if c in table.index])
+
+
+def plot_gain_heatmap(eval_rows: list[dict], methods: list[str], out_path: str | Path, baseline: str = "none") -> Path:
+    """One heatmap per method of (method - ``baseline``) accuracy in points, held-out corruption
+    x severity (ImageNet-C's held-out, then MNIST-C's): where a method's gain comes from."""
+    from matplotlib.figure import Figure
+
+    tables = {m: gain_table(eval_rows, m, baseline) for m in methods}
+    tables = {m: t for m, t in tables.items() if not t.empty}
+    fig = Figure(figsize=(3.6 * max(1, len(tables)) + 1.2, 0.32 * max(len(t) for t in tables.values()) + 1.6)
+                 if tables else (4, 2))
+    if not tables:
+        return _save(fig, Path(out_path))
+    lim = max(float(abs(t.to_numpy()).max()) for t in tables.values()) or 1.0
+    axes = fig.subplots(1, len(tables), squeeze=False)[0]
+    im = None
+    for ax, (m, t) in zip(axes, tables.items()):
+        im = ax.imshow(t.to_numpy(), cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_xticks(range(t.shape[1]), [str(c) for c in t.columns])
+        ax.set_yticks(range(t.shape[0]), list(t.index) if ax is axes[0] else [""] * t.shape[0], fontsize=7)
+        ax.set_xlabel("severity")
+        ax.set_title(f"{m} - {baseline} (points)", fontsize=9)
+        for (i, j), v in np.ndenumerate(t.to_numpy()):
+            ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=list(axes), shrink=0.8)
+    return _save(fig, Path(out_path))
 
 
 def _save(fig, path: Path) -> Path:

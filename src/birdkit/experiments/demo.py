@@ -9,6 +9,8 @@ Layout of ``out_dir/<pair>/``::
     summary_agg.csv        the same as CSV
     compare.md, compare.csv   intervals over seeds, PGR and BIRD - X verdicts (``birdkit compare``)
     severity.png, corruptions.png   held-out accuracy per severity and per corruption
+    gain_heatmap.png       (method - none) per held-out corruption x severity, for BIRD, its
+                           variants and the best baseline
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from birdkit.config import PairConfig
 from birdkit.evaluation.compare import CompareResult, compare_runs
-from birdkit.evaluation.report import aggregate, markdown_table, plot_report
+from birdkit.evaluation.report import aggregate, best_baseline, markdown_table, plot_gain_heatmap, plot_report
 from birdkit.experiments.runner import PairRunner, Progress, check_pair_methods, seed_dir
 from birdkit.io import write_csv, write_text
 
@@ -61,6 +63,10 @@ def run_demo(cfg: PairConfig, out_dir: str | Path, *, seeds: int = 1, methods: S
     files = [write_text(pair_dir / "report.md", f"# {cfg.name}\n\n{cfg.description}\n\n{markdown_table(agg)}\n")]
     files.append(write_text(pair_dir / "summary_agg.csv", agg.to_csv(index=False)))
     files += plot_report(evals, pair_dir)
+    gains = [m for m in ("bird", *(m for m in dict.fromkeys(r["method"] for r in summary) if m.startswith("bird-")),
+                         best_baseline(summary)) if m and any(r["method"] == m for r in summary)]
+    if gains and any(r["method"] == "none" for r in summary):
+        files.append(plot_gain_heatmap(evals, gains, pair_dir / "gain_heatmap.png"))
     comparison = compare_runs(summary)
     files.append(write_text(pair_dir / "compare.md", comparison.markdown()))
     files.append(write_csv(pair_dir / "compare.csv", comparison.rows()))

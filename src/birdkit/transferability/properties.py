@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS, corrupt
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, MNISTC_CORRUPTIONS, TRAIN_CORRUPTIONS, corrupt
 from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
 from birdkit.features import pooled_features, validate_layers
@@ -197,7 +197,7 @@ def teacher_properties(
         raise UnknownNameError("reduce", reduce, REDUCTIONS)
     if aggregate not in AGGREGATIONS:
         raise UnknownNameError("aggregate", aggregate, AGGREGATIONS)
-    bad = sorted(set(corruptions) & set(HELDOUT_CORRUPTIONS))
+    bad = sorted(set(corruptions) & (set(HELDOUT_CORRUPTIONS) | set(MNISTC_CORRUPTIONS)))
     if bad:
         raise BirdkitError(f"behavioral relevance must not use the held-out corruptions {bad}: they are "
                            "reserved for the final robustness tables")
