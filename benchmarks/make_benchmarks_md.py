@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from birdkit.evaluation.compare import CompareResult, compare_runs, fmt_interval
 from birdkit.io import read_csv
 from birdkit.stats import Interval, mean_interval, verdict
 
@@ -46,6 +47,13 @@ REFERENCES = ("none", "oracle")
 DATASETS = {"fashion-mnist": "Fashion-MNIST", "mnist5k": "MNIST-5k", "mnist": "MNIST", "cifar10": "CIFAR-10",
             "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet"}
 DIGEST_KEY = "Description"
+#: the pre-registered v2 benchmark (benchmarks/PROTOCOL.md): its configs, results and figures
+V2 = "bench-v2"
+V2_CONFIGS = ROOT / "benchmarks" / "protocol-v2"
+V2_PROTOCOL_COMMIT = "43b825c"
+V2_SEEDS = 5
+V2_FIGURE = ROOT / "benchmarks" / "figures" / "v2_robust_accuracy.png"
+BASELINES = ("none", "ft", "lp", "lpft", "lwf", "hints")
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -270,28 +278,34 @@ def figure_digest(results: dict[str, PairResult]) -> str:
 
 
 def write_figure(results: dict[str, PairResult], path: Path) -> None:
+    _errorbar_figure(figure_data(results), {n: len(r.seeds) for n, r in results.items()}, path,
+                     figure_digest(results))
+
+
+def _errorbar_figure(data: dict, seeds: dict[str, int], path: Path, digest: str | None = None) -> None:
+    """Mean and 95% interval of held-out robust accuracy per method, one panel per pair."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = figure_data(results)
     fig, axes = plt.subplots(1, len(data), figsize=(4.2 * len(data), 3.6), squeeze=False)
     for ax, (name, per) in zip(axes[0], data.items(), strict=True):
         methods = list(per)
         mean = [per[m][0] for m in methods]
         err = [[per[m][0] - per[m][1] for m in methods], [per[m][2] - per[m][0] for m in methods]]
-        colors = ["tab:red" if m == "bird" else "tab:gray" if m in REFERENCES else "tab:blue" for m in methods]
+        colors = ["tab:red" if m == "bird" or m.startswith("bird-") else "tab:gray" if m in REFERENCES else "tab:blue"
+                  for m in methods]
         for i in range(len(methods)):
             ax.errorbar(i, mean[i], yerr=[[err[0][i]], [err[1][i]]], fmt="o", color=colors[i], capsize=4)
         ax.axhline(per["none"][0], color="tab:gray", lw=0.8, ls="--")
         ax.set_xticks(range(len(methods)), methods, rotation=45)
-        ax.set_title(f"{name} ({len(results[name].seeds)} seeds)")
+        ax.set_title(f"{name} ({seeds[name]} seeds)")
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("held-out robust accuracy (%)\nmean, 95% interval over seeds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None, DIGEST_KEY: figure_digest(results)})
+    fig.savefig(path, dpi=110, metadata={"Software": None, **({DIGEST_KEY: digest} if digest else {})})
     plt.close(fig)
 
 
@@ -304,6 +318,137 @@ def read_figure_digest(path: Path) -> str | None:
         return im.info.get(DIGEST_KEY)
 
 
+# ------------------------------------------------------------------------------------------- v2
+
+
+@dataclass
+class V2Pair:
+    """One pair's pre-registered v2 runs: its config, every seed's summary and evaluation rows."""
+
+    name: str
+    cfg: dict
+    summary: list[dict]
+    evals: list[dict]
+    seeds: tuple[int, ...]
+    comparison: CompareResult
+
+    @property
+    def variant(self) -> str | None:
+        return next(iter(self.cfg.get("variants") or {}), None)
+
+
+def load_v2(results: Path = RESULTS, configs: Path = V2_CONFIGS, pairs=PAIRS) -> tuple[dict[str, V2Pair], list[str]]:
+    """The pairs whose v2 run is complete (every seed of PROTOCOL.md, every method, configs as
+    committed), and the pairs still pending."""
+    done, pending = {}, []
+    for p in pairs:
+        cfg_path, run = configs / f"{p}.yaml", results / V2 / p
+        seed_dirs = sorted(run.glob("seed*/summary.csv"))
+        if not cfg_path.is_file() or len(seed_dirs) < V2_SEEDS:
+            pending.append(p)
+            continue
+        cfg = yaml.safe_load(cfg_path.read_text())
+        summary, evals = [], []
+        for f in seed_dirs:
+            check_run_config(cfg, yaml.safe_load(f.with_name("config.yaml").read_text()), f.with_name("config.yaml"))
+            summary += read_csv(f)
+            evals += read_csv(f.with_name("eval.csv"))
+        methods = {r["method"] for r in summary}
+        want = {"none", "oracle", *BASELINES[1:], "bird", *(cfg.get("variants") or {})}
+        if not want <= methods:
+            raise SystemExit(f"{run}: methods {sorted(want - methods)} missing")
+        seeds = tuple(sorted({int(r["seed"]) for r in summary}))
+        done[p] = V2Pair(p, cfg, summary, evals, seeds, compare_runs(summary))
+    return done, pending
+
+
+def _paired(v: V2Pair, focus: str, other: str, metric: str = "robust_heldout"):
+    return next(x.comparison for x in v.comparison.paired
+                if x.focus == focus and x.other == other and x.metric == metric)
+
+
+def _method(v: V2Pair, method: str, metric: str):
+    return next(x for x in v.comparison.methods if x.method == method and x.metric == metric)
+
+
+def v2_verdict_table(v2: dict[str, V2Pair], metric: str = "robust_heldout") -> list[str]:
+    out = ["| pair | method | PGR [95% CI] | " + " | ".join(f"vs {b}" for b in BASELINES) + " |",
+           "|---|---|---|" + "---|" * len(BASELINES)]
+    for name, v in v2.items():
+        for focus in ("bird", v.variant):
+            if focus is None:
+                continue
+            cells = []
+            for b in BASELINES:
+                c = _paired(v, focus, b, metric)
+                cells.append(f"{c.verdict} ({c.interval.mean:+.2f}, {c.wins}/{c.n})")
+            out.append(f"| {name} | {focus} | {fmt_interval(_method(v, focus, metric).pgr)} | " + " | ".join(cells)
+                       + " |")
+    return out
+
+
+def v2_words(v2: dict[str, V2Pair]) -> list[str]:
+    """What the evidence supports, in plain words, from the verdicts (no number typed by hand)."""
+    lines = []
+    for name, v in v2.items():
+        for focus in ("bird", v.variant):
+            if focus is None:
+                continue
+            by = {b: _paired(v, focus, b) for b in BASELINES}
+            groups = {w: [b for b in BASELINES if by[b].verdict == w] for w in ("better", "worse", "not resolved")}
+            pg = _method(v, focus, "robust_heldout").pgr
+            parts = [f"better than {', '.join(groups['better'])}" if groups["better"] else "",
+                     f"worse than {', '.join(groups['worse'])}" if groups["worse"] else "",
+                     f"not resolved against {', '.join(groups['not resolved'])}" if groups["not resolved"] else ""]
+            transfer = ("its PGR interval excludes 0: a transfer of robustness is resolved" if pg.low > 0 else
+                        "its PGR interval lies below 0: it loses robustness the clean student had" if pg.high < 0 else
+                        "its PGR interval includes 0: no transfer is resolved")
+            lines.append(f"- **{name}, {focus}**: held-out robust accuracy {'; '.join(p for p in parts if p)}; "
+                         f"{transfer} (PGR {fmt_interval(pg)}).")
+    return lines
+
+
+def v2_pair_section(v: V2Pair, figure: str) -> list[str]:
+    md = v.comparison.markdown().strip().splitlines()
+    cmd = f"birdkit demo --pair benchmarks/protocol-v2/{v.name}.yaml --seeds {len(v.seeds)} --threads 1"
+    tr = v.cfg["transfer_train"]
+    ev = v.cfg.get("eval") or {}
+    n_test = next(int(r["n"]) for r in v.evals if r["split"] == "clean")
+    lines = [f"### v2: {v.name}", "",
+             f"- **Models, data**: robust teacher `{v.cfg['teacher_model']['name']}` on {_data(v.cfg['teacher_data'])}"
+             f" -> student `{v.cfg['student_model']['name']}` on {_data(v.cfg['student_data'])}; transfer "
+             f"{tr['epochs']} epochs on {tr.get('max_train_samples') or 'all'} student images at the selected "
+             f"[`overrides`](benchmarks/protocol-v2/{v.name}.yaml); BIRD variant: `{v.variant or 'none'}`.",
+             f"- **Evaluation**: all {n_test:,} student test images; held-out ImageNet-C corruptions at the "
+             f"`{ev.get('family') or 'default'}` table, severities 1-5; MNIST-C's 8 at its own severity; "
+             f"{len(v.seeds)} seeds ({_range(list(v.seeds))}).",
+             "", "```", cmd, "```", "", *md[1:], "", f"![gain heatmap]({figure})", ""]
+    return lines
+
+
+def v2_figure_data(v2: dict[str, V2Pair]) -> dict:
+    out = {}
+    for name, v in v2.items():
+        out[name] = {m.method: [round(x, 4) for x in (m.value.mean, m.value.low, m.value.high)]
+                     for m in v.comparison.methods if m.metric == "robust_heldout"}
+    return out
+
+
+def v2_digest(v2: dict[str, V2Pair]) -> str:
+    blob = json.dumps(v2_figure_data(v2), sort_keys=True, allow_nan=True).encode()
+    return "birdkit-data-sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def write_v2_figures(v2: dict[str, V2Pair], path: Path = V2_FIGURE) -> None:
+    """The robust-accuracy figure of the v2 pairs and one gain heatmap per pair."""
+    from birdkit.evaluation.report import best_baseline, plot_gain_heatmap
+
+    _errorbar_figure(v2_figure_data(v2), {n: len(v.seeds) for n, v in v2.items()}, path, v2_digest(v2))
+    for name, v in v2.items():
+        methods = [m for m in ("bird", v.variant, best_baseline(v.summary)) if m]
+        plot_gain_heatmap(v.evals, methods, path.with_name(f"v2_gain_{name}.png"))
+
+
 # ------------------------------------------------------------------------------------- document
 
 
@@ -314,9 +459,31 @@ def load_all(results: Path = RESULTS, pairs_dir: Path = PAIRS_DIR, pairs=PAIRS):
     return cfgs, current, earlier
 
 
+def v2_section(v2: dict[str, V2Pair], pending: list[str]) -> list[str]:
+    """The pre-registered v2 benchmark: status, verdicts, plain words, figure, per-pair tables."""
+    head = ["## Pre-registered benchmark v2", "",
+            f"Protocol: [benchmarks/PROTOCOL.md](benchmarks/PROTOCOL.md), committed in `{V2_PROTOCOL_COMMIT}` before "
+            "any held-out run (calibrated from none and oracle alone; 3-seed selection on validation data under the "
+            f"training corruptions; {V2_SEEDS} seeds; every test image). Complete: "
+            f"{', '.join(v2) or 'none yet'}; pending: {', '.join(pending) or 'none'}.", ""]
+    if not v2:
+        return head
+    lines = head + [
+        "Verdicts of BIRD - X and of BIRD's selected variant - X on held-out robust accuracy (ImageNet-C's held-out "
+        "corruptions): *better* / *worse* when the 95% t-interval of the per-seed paired difference lies above / "
+        "below 0, else *not resolved*; in brackets the mean difference (points) and the seeds won. PGR with "
+        "Fieller's 95% interval. About 40 comparisons at 95% each: about two verdicts are expected by chance.", "",
+        *v2_verdict_table(v2), "", "What the evidence supports:", "", *v2_words(v2), "",
+        f"![v2 held-out robust accuracy]({V2_FIGURE.relative_to(ROOT).as_posix()})", ""]
+    for name, v in v2.items():
+        lines += v2_pair_section(v, f"benchmarks/figures/v2_gain_{name}.png")
+    return lines
+
+
 def render(results: Path = RESULTS, pairs_dir: Path = PAIRS_DIR, pairs=PAIRS,
-           figure: str = "benchmarks/figures/robust_accuracy.png") -> str:
+           figure: str = "benchmarks/figures/robust_accuracy.png", v2_configs: Path = V2_CONFIGS) -> str:
     cfgs, current, earlier = load_all(results, pairs_dir, pairs)
+    v2, pending = load_v2(results, v2_configs, pairs)
     nseeds = "/".join(str(n) for n in sorted({len(r.seeds) for r in current.values()}))
     lines = [
         "# Benchmarks",
@@ -329,7 +496,8 @@ def render(results: Path = RESULTS, pairs_dir: Path = PAIRS_DIR, pairs=PAIRS,
         "earlier rounds, investigations): [benchmarks/NOTEBOOK.md](benchmarks/NOTEBOOK.md); timings: "
         "[docs/performance.md](docs/performance.md).",
         "",
-        "## Verdicts",
+        *v2_section(v2, pending),
+        "## Verdicts" + (" (v1 configs)" if v2 else ""),
         "",
         "Per pair: the verdict of the per-seed paired difference BIRD - X of held-out robust accuracy (its mean, "
         "points): *better* / *worse* when its 95% interval lies above / below 0, else *not resolved*.",
@@ -370,11 +538,17 @@ def main(argv: list[str] | None = None) -> int:
             stale.append(f"{args.out} differs from what the CSVs give")
         if read_figure_digest(args.figure) != figure_digest(current):
             stale.append(f"{args.figure} is missing or plots other numbers")
+        v2, _ = load_v2(args.results)
+        if v2 and read_figure_digest(V2_FIGURE) != v2_digest(v2):
+            stale.append(f"{V2_FIGURE} is missing or plots other numbers")
         for s in stale:
             print(f"stale: {s}; run python benchmarks/make_benchmarks_md.py", file=sys.stderr)
         return 1 if stale else 0
     args.out.write_text(text)
     write_figure(current, args.figure)
+    v2, _ = load_v2(args.results)
+    if v2:
+        write_v2_figures(v2)
     print(f"wrote {args.out} ({text.count(chr(10))} lines) and {args.figure}")
     return 0
 

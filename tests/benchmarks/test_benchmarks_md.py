@@ -354,3 +354,82 @@ def test_notebook_keeps_the_history():
                     "## Teacher study: properties vs transfer"):
         assert heading in text, heading
     assert "src/birdkit/configs/" not in text
+
+
+# ------------------------------------------------------------------ the pre-registered v2 section
+
+
+def _fake_v2(root: Path, pair: str = "fmnist-split", seeds: int = 5, drop: str | None = None) -> tuple[Path, Path]:
+    """A v2 config and 5 seeds of synthetic runs: BIRD clearly above lp, clearly below lwf."""
+    gen = _module("make_benchmarks_md")
+    cfg = yaml.safe_load((gen.PAIRS_DIR / f"{pair}.yaml").read_text())
+    cfg["variants"] = {"bird-queue": {"method": "bird", "queue_size": 1024}}
+    cfg["eval"] = {"family": "mnist", "training_corruptions": False}
+    configs = root / "protocol-v2"
+    configs.mkdir(parents=True)
+    (configs / f"{pair}.yaml").write_text(yaml.safe_dump(cfg))
+    rng = np.random.default_rng(0)
+    offsets = {"none": 0.0, "oracle": 0.06, "ft": -0.01, "lp": -0.03, "lpft": 0.0, "lwf": 0.05, "hints": 0.01,
+               "bird": 0.02, "bird-queue": 0.021}
+    for s in range(seeds):
+        d = root / "results" / "bench-v2" / pair / f"seed{s}"
+        d.mkdir(parents=True)
+        (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+        base = 0.70 + rng.normal(0, 0.01)
+        summary, evals = [], []
+        for m, off in offsets.items():
+            if m == drop:
+                continue
+            v = base + off + rng.normal(0, 0.002)
+            summary.append({"pair": pair, "seed": s, "method": m, "clean_acc": 0.95, "robust_heldout": v,
+                            "robust_mnistc": v - 0.1, "layers": ""})
+            evals.append({"pair": pair, "seed": s, "model": m, "corruption": "clean", "severity": 0, "split": "clean",
+                          "accuracy": 0.95, "n": 5000})
+            evals.append({"pair": pair, "seed": s, "model": m, "corruption": "saturate", "severity": 1,
+                          "split": "heldout", "accuracy": v, "n": 5000})
+        _write_rows(d / "summary.csv", summary)
+        _write_rows(d / "eval.csv", evals)
+    return root / "results", configs
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_v2_section_verdicts_agree_with_scipy(tmp_path):
+    gen = _module("make_benchmarks_md")
+    results, configs = _fake_v2(tmp_path)
+    v2, pending = gen.load_v2(results, configs)
+    assert list(v2) == ["fmnist-split"] and pending == ["mnist5k-to-fmnist", "fmnist-split-w2s"]
+    lines = gen.v2_section(v2, pending)
+    text = "\n".join(lines)
+    rows = {}
+    for s in range(5):
+        for r in csv.DictReader(open(results / "bench-v2" / "fmnist-split" / f"seed{s}" / "summary.csv")):
+            rows[r["method"], s] = float(r["robust_heldout"]) * 100
+    for focus in ("bird", "bird-queue"):
+        for other, word in (("lp", "better"), ("lwf", "worse")):
+            d = np.array([rows[focus, s] - rows[other, s] for s in range(5)])
+            ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+            assert (ci.low > 0) == (word == "better") and (ci.high < 0) == (word == "worse")
+            assert f"{word} ({d.mean():+.2f}, " in text
+    assert "**fmnist-split, bird**: held-out robust accuracy better than" in text and "worse than lwf" in text
+    assert "### v2: fmnist-split" in text and "Complete: fmnist-split; pending: mnist5k-to-fmnist" in text
+
+
+def test_v2_incomplete_or_changed_runs_are_pending_or_refused(tmp_path):
+    gen = _module("make_benchmarks_md")
+    results, configs = _fake_v2(tmp_path / "a", seeds=4)
+    assert gen.load_v2(results, configs)[0] == {}  # 4 of 5 seeds: still pending
+    results, configs = _fake_v2(tmp_path / "b", drop="hints")
+    with pytest.raises(SystemExit, match="hints"):
+        gen.load_v2(results, configs)
+    results, configs = _fake_v2(tmp_path / "c")
+    cfg = yaml.safe_load((configs / "fmnist-split.yaml").read_text())
+    cfg["overrides"]["bird"]["lr"] = 123.0  # the config changed after the run
+    (configs / "fmnist-split.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(SystemExit, match="overrides.bird.lr"):
+        gen.load_v2(results, configs)

@@ -3,7 +3,8 @@ student's validation split under the *training* corruptions (docs/method.md §6)
 
 The teacher and the student are the :class:`~birdkit.experiments.runner.PairRunner`'s (shared
 with ``birdkit demo`` when both use the same output folder); every candidate trains in the seed
-directory's ``hparams/`` and ``layers/`` folders, and the rows are written to ``hparams.csv``."""
+directory's ``hparams/``, ``layers/`` and ``variants/`` folders; the rows are written to ``hparams.csv``
+and the chosen overrides (and variant) to ``best.json``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from birdkit.config import PairConfig
 from birdkit.experiments.runner import PairRunner, Progress, seed_dir
-from birdkit.io import write_csv
+from birdkit.io import write_csv, write_json
 from birdkit.selection import chosen_rows, default_grid, select_hparams
 
 __all__ = ["SelectResult", "run_select"]
@@ -43,4 +44,5 @@ def run_select(cfg: PairConfig, out_dir: str | Path, *, seed: int = 0, methods: 
     best, rows = select_hparams(cfg, teacher=teacher, student=student, train=train, val=val, run_dir=root,
                                 grid=grid, layer_search=layer_search, seeds=seeds, rule=rule,
                                 variants=variants, progress=progress)
+    write_json(root / "best.json", best)
     return SelectResult(best, rows, chosen_rows(rows, best), write_csv(root / "hparams.csv", rows))
