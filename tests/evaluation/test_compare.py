@@ -109,3 +109,57 @@ def test_cli_compare_bad_baseline_is_one_line(tmp_path):
     r = cli.invoke(app, ["compare", str(tmp_path / "s"), "--baseline", "nope"])
     assert r.exit_code == 2
     assert "--baseline" in r.output and "Traceback" not in r.output
+
+
+def _fake_predictions(root, seeds=4, n=300, seed=0):
+    """Per-image predictions of none / oracle / bird for ``seeds`` seed directories."""
+    from safetensors.numpy import save_file
+
+    from birdkit.corruptions import HELDOUT_CORRUPTIONS
+
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, 5, n).astype(np.uint8)
+    p_right = {"none": 0.6, "oracle": 0.8, "bird": 0.7}
+    for s in range(seeds):
+        d = root / "p" / f"seed{s}"
+        d.mkdir(parents=True)
+        out = {"targets": targets}
+        for m, p in p_right.items():
+            for c in HELDOUT_CORRUPTIONS:
+                for sev in (1, 2):
+                    right = rng.random(n) < p + rng.normal(0, 0.02)
+                    out[f"{m}|{c}|{sev}"] = np.where(right, targets, (targets + 1) % 5).astype(np.uint8)
+            out[f"{m}|clean|0"] = targets
+        save_file(out, str(d / "predictions.safetensors"))
+    return root / "p"
+
+
+def test_crossed_rows_points_are_the_plain_means(tmp_path):
+    from birdkit.evaluation.compare import crossed_rows, load_predictions, per_image_accuracy
+
+    pair = _fake_predictions(tmp_path)
+    preds = load_predictions(sorted(pair.glob("seed*")))
+    rows = crossed_rows(preds, n_resamples=300)
+    acc = {m: np.mean([per_image_accuracy(preds[s], m).mean() for s in preds]) for m in ("none", "oracle", "bird")}
+    d = next(r for r in rows if r["kind"] == "paired-crossed" and r["vs"] == "none")
+    assert d["mean"] == pytest.approx(100 * (acc["bird"] - acc["none"]))
+    assert d["low"] < d["mean"] < d["high"] and d["verdict"] == "better"
+    pg = next(r for r in rows if r["kind"] == "pgr-crossed" and r["method"] == "bird")
+    assert pg["mean"] == pytest.approx(100 * (acc["bird"] - acc["none"]) / (acc["oracle"] - acc["none"]))
+    assert 20 < pg["mean"] < 80 and pg["low"] < pg["mean"] < pg["high"]
+    # per-image accuracy: the share of the 8 held-out conditions an image is right under
+    one = preds[0]
+    assert per_image_accuracy(one, "none").shape == (300,)
+    assert set(np.unique(per_image_accuracy(one, "none") * 8)) <= set(range(9))
+
+
+def test_cli_compare_images(tmp_path):
+    pair = _fake_predictions(tmp_path)
+    rows = _summary(seeds=4)
+    for s in range(4):
+        write_csv(pair / f"seed{s}" / "summary.csv", [r for r in rows if r["seed"] == s])
+    r = cli.invoke(app, ["compare", str(pair), "--images"])
+    assert r.exit_code == 0, r.output
+    assert "(seeds x images)" in r.output
+    out = read_csv(pair / "compare_images.csv")
+    assert {x["kind"] for x in out} == {"pgr-crossed", "paired-crossed"}

@@ -17,6 +17,9 @@ def compare(
                               "other (default: bird and every bird-* variant)."),
     level: float = typer.Option(0.95, "--level", min=0.5, max=0.999, help="Confidence level of every interval."),
     out: Path = typer.Option(None, "--out", help="Where to write compare.md and compare.csv (default: first run)."),
+    images: bool = typer.Option(False, "--images/--no-images",
+                                help="Also two-way (seeds x test images) bootstrap intervals from the runs' "
+                                     "predictions.safetensors (compare_images.csv)."),
 ) -> None:
     """Each method's clean and robust accuracy with 95% intervals, its PGR with its interval,
     and the paired difference FOCUS - X for every other method (interval, wins, verdict)."""
@@ -46,3 +49,20 @@ def compare(
     csv = write_csv(out / "compare.csv", res.rows())
     print_comparison(res)
     console.print(f"written: {md}, {csv}")
+    if images:
+        from birdkit.evaluation.compare import crossed_rows, load_predictions
+
+        dirs = sorted({p.parent for r in runs for p in Path(r).glob("**/predictions.safetensors")})
+        if not dirs:
+            raise typer.BadParameter("no predictions.safetensors under the runs", param_hint="--images")
+        rows = []
+        for pair_dir in sorted({d.parent for d in dirs}):
+            got = crossed_rows(load_predictions([d for d in dirs if d.parent == pair_dir]), focus=res.focus,
+                               baseline=baseline, level=level)
+            rows += [{**r, "pair": pair_dir.name} for r in got]
+        path = write_csv(out / "compare_images.csv", rows)
+        for r in rows:
+            if r["kind"] == "paired-crossed" and r["metric"] == "robust_heldout":
+                console.print(f"{r['pair']}: {r['method']} - {r['vs']} {r['mean']:+.2f} [{r['low']:+.2f}, "
+                              f"{r['high']:+.2f}] {r['verdict']} (seeds x images)")
+        console.print(f"written: {path}")

@@ -19,11 +19,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from birdkit.stats import Comparison, Interval, compare_paired, mean_interval, ratio_interval
+import numpy as np
+from safetensors.numpy import load_file
 
-__all__ = ["METRICS", "CompareResult", "MethodStat", "PairedStat", "compare_runs"]
+from birdkit.corruptions import HELDOUT_CORRUPTIONS, MNISTC_CORRUPTIONS
+from birdkit.stats import (
+    Comparison,
+    Interval,
+    compare_paired,
+    mean_interval,
+    ratio_interval,
+    two_way_bootstrap,
+    verdict,
+)
+
+__all__ = ["METRICS", "CompareResult", "MethodStat", "PairedStat", "compare_runs", "crossed_rows",
+           "load_predictions", "per_image_accuracy"]
 
 #: summary columns compared, with their table labels; robust_* are PGR's bases
 METRICS: dict[str, str] = {
@@ -182,6 +196,66 @@ def compare_runs(summary: Iterable[Mapping[str, Any]], *, baseline: str = "none"
                         res.paired.append(PairedStat(pair, metric, f, other,
                                                      compare_paired(vals[f], v, level=level)))
     return res
+
+
+#: the held-out families of :func:`per_image_accuracy`
+SPLITS: dict[str, tuple[str, ...]] = {"robust_heldout": HELDOUT_CORRUPTIONS, "robust_mnistc": MNISTC_CORRUPTIONS}
+
+
+def load_predictions(seed_dirs: Iterable[str | Path]) -> dict[int, dict[str, np.ndarray]]:
+    """``predictions.safetensors`` of each seed directory (``seed<k>``), by seed."""
+    out = {}
+    for d in seed_dirs:
+        d = Path(d)
+        out[int(d.name.removeprefix("seed"))] = load_file(str(d / "predictions.safetensors"))
+    return out
+
+
+def per_image_accuracy(preds: dict[str, np.ndarray], method: str, metric: str = "robust_heldout") -> np.ndarray:
+    """(N,) fraction of the ``metric``'s held-out conditions (corruption x severity) each test
+    image is classified right under, for ``method``: the per-image quantity whose mean is the
+    robust accuracy."""
+    names = SPLITS[metric]
+    keys = [k for k in preds if k.split("|")[0] == method and k.split("|")[1] in names]
+    if not keys:
+        raise KeyError(f"no {metric} predictions of {method!r}")
+    target = preds["targets"].astype(np.int64)
+    return np.mean([preds[k].astype(np.int64) == target for k in keys], axis=0)
+
+
+def crossed_rows(preds: dict[int, dict[str, np.ndarray]], *, focus: Sequence[str] = ("bird",),
+                 baseline: str = "none", oracle: str = "oracle", metrics: Sequence[str] = ("robust_heldout",),
+                 level: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """Two-way (seeds x test images) bootstrap intervals (docs/statistics.md) from per-image
+    predictions: each method's PGR and every ``focus - X`` difference, in points / %.
+
+    The seed-only t-intervals of :func:`compare_runs` treat the test images as fixed; these also
+    let the images vary (they are the same for every seed, hence crossed, not nested)."""
+    seeds = sorted(preds)
+    first = preds[seeds[0]]
+    methods = list(dict.fromkeys(k.split("|")[0] for k in first if "|" in k))
+    rows: list[dict[str, Any]] = []
+    for metric in metrics:
+        if not any(k.split("|")[1] in SPLITS[metric] for k in first if "|" in k):
+            continue
+        table = {m: np.stack([per_image_accuracy(preds[s], m, metric) for s in seeds]) for m in methods}
+        for m in methods:
+            if baseline in table and oracle in table and m not in (baseline, oracle):
+                iv = two_way_bootstrap([table[m], table[baseline], table[oracle]], lambda a, n, o: (a - n) / (o - n),
+                                       level=level, n_resamples=n_resamples, seed=seed)
+                rows.append(_row("pgr-crossed", "", metric, m, baseline, _scaled(iv, 100)))
+        for f in (f for f in focus if f in table):
+            for o in methods:
+                if o != f:
+                    iv = two_way_bootstrap([table[f], table[o]], lambda a, b: a - b, level=level,
+                                           n_resamples=n_resamples, seed=seed)
+                    rows.append({**_row("paired-crossed", "", metric, f, o, _scaled(iv, 100)),
+                                 "verdict": verdict(iv)})
+    return rows
+
+
+def _scaled(iv: Interval, k: float) -> Interval:
+    return Interval(k * iv.mean, k * iv.low, k * iv.high, iv.n, iv.level)
 
 
 def _pgr(method: dict, none: dict, oracle: dict, level: float) -> Interval:
