@@ -422,8 +422,15 @@ def v2_pair_section(v: V2Pair, figure: str) -> list[str]:
              f"- **Evaluation**: all {n_test:,} student test images; held-out ImageNet-C corruptions at the "
              f"`{ev.get('family') or 'default'}` table, severities 1-5; MNIST-C's 8 at its own severity; "
              f"{len(v.seeds)} seeds ({_range(list(v.seeds))}).",
+             f"- **Evaluation time**: {_eval_seconds(v)} s of inference per model on this whole held-out protocol "
+             "(mean over models and seeds, 1 torch thread; corrupted sets read from the machine-wide cache).",
              "", "```", cmd, "```", "", *md[1:], "", f"![gain heatmap]({figure})", ""]
     return lines
+
+
+def _eval_seconds(v: V2Pair) -> str:
+    secs = [float(r["eval_seconds"]) for r in v.summary if isinstance(r.get("eval_seconds"), (int, float))]
+    return f"{sum(secs) / len(secs):.1f}" if secs else "n/a"
 
 
 def v2_figure_data(v2: dict[str, V2Pair]) -> dict:
