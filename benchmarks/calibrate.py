@@ -66,8 +66,8 @@ def main() -> None:
                     rows.append({"pair": pair, "family": fam, "seed": seed, "method": name,
                                  "n_test": len(runner.student_test),
                                  **{k: s[k] for k in ("clean_acc", "robust_heldout", "robust_mnistc")}})
+            write_csv(args.csv, rows)  # after every seed: an interrupted calibration keeps what it measured
             print(f"{pair} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
-    write_csv(args.csv, rows)
     md = table(rows) + f"\n\nwall time {time.perf_counter() - t_start:.0f} s, torch threads {torch.get_num_threads()}\n"
     write_text(args.csv.with_suffix(".md"), md)
     print(md)

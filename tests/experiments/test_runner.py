@@ -183,3 +183,21 @@ def test_a_variant_runs_like_a_method_paired_with_its_base(tmp_path):
         cfg.model_copy(update={"variants": {}}).model_validate({**cfg.model_dump(), "variants": {"x": {"lr": 1}}})
     with pytest.raises(UnknownNameError, match="bird-debiased"):
         run_pair(cfg, tmp_path / "b", seed=0, methods=["none", "bird-debiasd"])
+
+
+def test_demo_reads_back_finished_seeds_and_reruns_a_changed_one(tmp_path, monkeypatch):
+    from birdkit.experiments import PairRunner, run_demo
+
+    cfg = _shrink(load_pair("fmnist-split")).model_copy(update={"methods": ["none", "oracle", "lp"]})
+    first = run_demo(cfg, tmp_path, seeds=2)
+
+    def boom(*a, **k):
+        raise AssertionError("a finished seed was evaluated again")
+
+    monkeypatch.setattr(PairRunner, "evaluate", boom)
+    again = run_demo(cfg, tmp_path, seeds=2)
+    assert [r["robust_heldout"] for r in again.summary] == pytest.approx([r["robust_heldout"] for r in first.summary])
+    monkeypatch.undo()
+    changed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"mnistc": False})})
+    third = run_demo(changed, tmp_path, seeds=1)  # another config: the seed is evaluated again
+    assert "robust_mnistc" not in third.summary[0]

@@ -46,15 +46,16 @@ class DemoResult:
 
 def run_demo(cfg: PairConfig, out_dir: str | Path, *, seeds: int = 1, methods: Sequence[str] | None = None,
              progress: Progress | None = None) -> DemoResult:
-    """Run seeds ``0..seeds-1`` of pair ``cfg`` (resuming or reusing finished runs) and write
-    the aggregated report next to them."""
+    """Run seeds ``0..seeds-1`` of pair ``cfg`` (a seed already finished with this config is read
+    back, an interrupted one resumes) and write the aggregated report next to them."""
     progress = progress or (lambda ev: None)
     chosen = check_pair_methods(cfg, methods)  # refused before any work
     t0 = time.perf_counter()
     summary, evals, layers = [], [], {}
     for s in range(seeds):
         progress({"event": "run", "title": f"{cfg.name} seed {s}"})
-        res = PairRunner(cfg, seed_dir(out_dir, cfg.name, s), seed=s, progress=progress).run(chosen)
+        runner = PairRunner(cfg, seed_dir(out_dir, cfg.name, s), seed=s, progress=progress)
+        res = runner.finished(chosen) or runner.run(chosen)
         summary += res.summary
         evals += res.eval_rows
         layers.update(res.layers)

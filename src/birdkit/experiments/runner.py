@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -50,7 +51,7 @@ from birdkit.data import TensorData, load_split
 from birdkit.errors import UnknownNameError
 from birdkit.evaluation.alignment import cka_to_teacher
 from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_models, pgr, summarize
-from birdkit.io import write_bytes, write_csv
+from birdkit.io import read_csv, write_bytes, write_csv
 from birdkit.methods import TransferMethod, benchmark_methods, create_method, list_methods, method_class
 from birdkit.models import create_model
 from birdkit.training import Trainer
@@ -350,6 +351,21 @@ class PairRunner:
                  time.perf_counter() - t0, sum(t.build_seconds for t in self._testsets.values()))
         return summary, rows
 
+    def finished(self, methods: Sequence[str] | None = None) -> PairResult | None:
+        """The seed's results read back when a previous :meth:`run` of this very config and
+        these methods completed (``summary.csv`` and ``eval.csv`` present, ``config.yaml`` the
+        same), else None."""
+        chosen = check_pair_methods(self.cfg, methods)
+        files = [self.root / f for f in ("config.yaml", "summary.csv", "eval.csv")]
+        if not all(f.is_file() for f in files):
+            return None
+        want = yaml.safe_dump(self.cfg.model_copy(update={"methods": chosen}).model_dump(mode="json"), sort_keys=False)
+        if files[0].read_text() != want:
+            return None
+        summary = read_csv(files[1])
+        layers = {r["method"]: r["layers"] for r in summary if r.get("layers")}
+        return PairResult(summary, read_csv(files[2]), self.root, 0.0, layers)
+
     def run(self, methods: Sequence[str] | None = None) -> PairResult:
         """The whole protocol: every method's model, evaluated; writes ``config.yaml``,
         ``eval.csv`` and ``summary.csv`` in the seed directory."""
@@ -357,6 +373,8 @@ class PairRunner:
         t0 = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
         dump_yaml(self.cfg.model_copy(update={"methods": chosen}), self.root / "config.yaml")
+        for f in ("summary.csv", "eval.csv"):  # a rerun replaces them; never pair an old summary with a new config
+            (self.root / f).unlink(missing_ok=True)
         self.teacher()
         self.student()
         trained, layers = {}, {}
