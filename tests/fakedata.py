@@ -68,3 +68,35 @@ def write_tinyimagenet(root: Path, classes: int = 4, per_class: int = 6, val_per
             i += 1
     (d / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
     return root
+
+
+#: Fashion-MNIST's test images as the Debian package installs them
+FMNIST_TEST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+
+
+def smooth_float_images(n: int, h: int, w: int, c: int = 3, seed: int = 0):
+    """Smooth random float images (n, c, h, w) in [0, 1]: bilinear upsampling of 4x coarser noise."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    z = torch.rand(n, c, h // 4 + 2, w // 4 + 2, generator=g)
+    return F.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def fashion_mnist_test_images(n: int):
+    """The first ``n`` Fashion-MNIST test images, float32 (n, 1, 28, 28) in [0, 1] (uint8 / 255);
+    the calling test is skipped where the dataset is not installed."""
+    import gzip
+
+    import pytest
+    import torch
+
+    if not FMNIST_TEST.exists():
+        pytest.skip(f"Fashion-MNIST test images not found at {FMNIST_TEST}")
+    with gzip.open(FMNIST_TEST) as f:
+        raw = f.read()
+    count, h, w = (int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in (1, 2, 3))
+    assert int.from_bytes(raw[:4], "big") == 2051 and (h, w) == (28, 28)
+    imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(count, 1, h, w)[:n]
+    return torch.from_numpy(imgs.astype(np.float32) / 255.0)

@@ -14,15 +14,12 @@ References, independent of birdkit's torch code:
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from birdkit.cli.cmd_corrupt import parse_corruptions
 from birdkit.corruptions import (
@@ -40,11 +37,11 @@ from birdkit.corruptions._base import CORRUPTIONS, BatchRNG, image_seed
 from birdkit.corruptions.materialize import load_corrupted, materialize
 from birdkit.corruptions.preview import preview_grid
 from birdkit.errors import UnknownNameError
+from fakedata import fashion_mnist_test_images, smooth_float_images
 
 skt = pytest.importorskip("skimage.transform")
 skf = pytest.importorskip("skimage.feature")
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 NAMES = ("shear", "scale", "rotate", "translate", "stripe", "dotted_line", "zigzag", "canny_edges")
 RANDOM = ("shear", "rotate", "translate", "dotted_line", "zigzag")
 AFFINE = ("shear", "scale", "rotate", "translate")
@@ -59,22 +56,13 @@ MNISTC_VALUES = {
 
 
 def smooth_images(n: int, h: int, w: int, c: int = 1, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    z = torch.rand(n, c, h // 4 + 2, w // 4 + 2, generator=g)
-    return F.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
+    return smooth_float_images(n, h, w, c, seed)
 
 
 @pytest.fixture(scope="module")
 def fmnist() -> torch.Tensor:
     """300 Fashion-MNIST test images, float32 in [0, 1] (uint8 / 255)."""
-    if not FMNIST.exists():
-        pytest.skip(f"Fashion-MNIST test images not found at {FMNIST}")
-    with gzip.open(FMNIST) as f:
-        raw = f.read()
-    n, h, w = (int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in (1, 2, 3))
-    assert int.from_bytes(raw[:4], "big") == 2051 and (h, w) == (28, 28)
-    imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(n, 1, h, w)[:300]
-    return torch.from_numpy(imgs.astype(np.float32) / 255.0)
+    return fashion_mnist_test_images(300)
 
 
 def replay(name: str, severity: int, indices, seed: int = 0) -> BatchRNG:

@@ -8,11 +8,9 @@ BatchRNG with the same seeds replays them).
 
 from __future__ import annotations
 
-import gzip
 import io
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,32 +19,23 @@ import torch.nn.functional as F
 
 from birdkit.corruptions import _ops, corrupt, corruption_params, digital, list_corruptions, weather
 from birdkit.corruptions._base import FAMILIES, BatchRNG
+from fakedata import fashion_mnist_test_images, smooth_float_images
 
 WEATHER = ("snow", "frost", "fog", "spatter")
 DIGITAL = ("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "saturate")
 NAMES = WEATHER + DIGITAL
 RANDOM = ("snow", "frost", "fog", "spatter", "elastic_transform")  # the others are deterministic
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 
 def smooth_images(n: int, h: int, w: int, c: int = 3, seed: int = 0) -> torch.Tensor:
-    """Smooth random images: bilinear upsampling of random 4x coarser images."""
-    g = torch.Generator().manual_seed(seed)
-    z = torch.rand(n, c, h // 4 + 2, w // 4 + 2, generator=g)
-    return F.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
+    return smooth_float_images(n, h, w, c, seed)
 
 
 @pytest.fixture(scope="module")
 def fmnist() -> torch.Tensor:
-    if not FMNIST.exists():
-        pytest.skip(f"Fashion-MNIST test images not found at {FMNIST}")
-    with gzip.open(FMNIST) as f:
-        raw = f.read()
-    n, h, w = (int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in (1, 2, 3))
-    assert int.from_bytes(raw[:4], "big") == 2051 and (h, w) == (28, 28)
-    imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(n, 1, h, w)[:96]
-    return torch.from_numpy(imgs.astype(np.float32) / 255.0)
+    """96 Fashion-MNIST test images, float32 in [0, 1]."""
+    return fashion_mnist_test_images(96)
 
 
 def mad(a: torch.Tensor, b: torch.Tensor) -> float:
