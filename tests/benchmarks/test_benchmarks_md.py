@@ -433,3 +433,30 @@ def test_v2_incomplete_or_changed_runs_are_pending_or_refused(tmp_path):
     (configs / "fmnist-split.yaml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(SystemExit, match="overrides.bird.lr"):
         gen.load_v2(results, configs)
+
+
+def test_committed_v2_tables_agree_with_scipy():
+    """Every complete v2 pair: BENCHMARKS.md's BIRD - X intervals and method intervals are what
+    scipy gives from the committed summary.csv rows."""
+    gen = _module("make_benchmarks_md")
+    v2, _ = gen.load_v2()
+    if not v2:
+        pytest.skip("no v2 pair complete yet")
+    text = BENCHMARKS_MD.read_text()
+    for name, v in v2.items():
+        vals = {}
+        for f in sorted((RESULTS / "bench-v2" / name).glob("seed*/summary.csv")):
+            for r in csv.DictReader(open(f)):
+                vals[r["method"], int(r["seed"])] = 100 * float(r["robust_heldout"])
+        seeds = sorted({s for _, s in vals})
+        for focus in ("bird", v.variant):
+            for other in gen.BASELINES:
+                d = np.array([vals[focus, s] - vals[other, s] for s in seeds])
+                ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+                word = "better" if ci.low > 0 else "worse" if ci.high < 0 else "not resolved"
+                assert f"{word} ({d.mean():+.2f}, {int((d > 0).sum())}/{len(d)})" in text, (name, focus, other)
+                assert f"{d.mean():+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]" in text, (name, focus, other)
+        for m in {m for m, _ in vals}:
+            x = np.array([vals[m, s] for s in seeds])
+            ci = stats.ttest_1samp(x, 0).confidence_interval(0.95)
+            assert f"{x.mean():.1f} [{ci.low:.1f}, {ci.high:.1f}]" in text, (name, m)
