@@ -460,3 +460,34 @@ def test_committed_v2_tables_agree_with_scipy():
             x = np.array([vals[m, s] for s in seeds])
             ci = stats.ttest_1samp(x, 0).confidence_interval(0.95)
             assert f"{x.mean():.1f} [{ci.low:.1f}, {ci.high:.1f}]" in text, (name, m)
+
+
+@pytest.mark.parametrize("pair, csv_name", [("fmnist-split", "fmnist-split"), ("mnist5k-to-fmnist", "mnist5k")])
+def test_v2_calibration_and_selection_tables_and_configs(pair, csv_name):
+    """The notebook's v2 tables are the scripts' output from the committed CSVs, and each
+    protocol-v2 YAML holds what an independent reading of its selection rows chose."""
+    from birdkit.io import read_csv
+
+    cal = _module("calibrate")
+    sel = _module("select_v2_tables")
+    text = NOTEBOOK.read_text()
+    assert cal.table(read_csv(RESULTS / "calibration" / f"{csv_name}.csv")) in text
+    rows_path = RESULTS / "select-v2" / f"{pair}.csv"
+    assert sel.table(rows_path) in text
+    rows = read_csv(rows_path)
+    over, variant = sel.expected_overrides(rows)
+    cfg = yaml.safe_load((BENCH / "protocol-v2" / f"{pair}.yaml").read_text())
+    assert cfg["overrides"] == over and cfg["variants"] == variant
+    # the grid and seeds of PROTOCOL.md §4, and the training corruptions only
+    assert sorted({r["lr"] for r in rows}) == [0.005, 0.02, 0.1, 0.4, 1.6]
+    assert {r["seeds"] for r in rows if r["method"] != "bird-layers"} == {3}
+    assert cfg["eval"] == {"family": "mnist", "training_corruptions": False}
+    # the calibration rule: the table with the smaller predicted PGR half-width
+    cal_rows = read_csv(RESULTS / "calibration" / f"{csv_name}.csv")
+    hw = {}
+    for fam in ("mnist", "cifar"):
+        sub = [r for r in cal_rows if r["family"] == fam]
+        gap = [100 * (o["robust_heldout"] - n["robust_heldout"]) for o in sub if o["method"] == "oracle"
+               for n in sub if n["method"] == "none" and n["seed"] == o["seed"]]
+        hw[fam] = stats.t.ppf(0.975, len(gap) - 1) * np.std(gap, ddof=1) / np.sqrt(len(gap)) / np.mean(gap)
+    assert hw["mnist"] < hw["cifar"]
