@@ -388,24 +388,32 @@ def v2_verdict_table(v2: dict[str, V2Pair], metric: str = "robust_heldout") -> l
 
 
 def v2_words(v2: dict[str, V2Pair]) -> list[str]:
-    """What the evidence supports, in plain words, from the verdicts (no number typed by hand)."""
+    """What the evidence supports, in plain words, from the verdicts (no number typed by hand):
+    per pair and BIRD / its variant, held-out robust accuracy with PGR, then MNIST-C and clean."""
     lines = []
     for name, v in v2.items():
         for focus in ("bird", v.variant):
             if focus is None:
                 continue
-            by = {b: _paired(v, focus, b) for b in BASELINES}
-            groups = {w: [b for b in BASELINES if by[b].verdict == w] for w in ("better", "worse", "not resolved")}
             pg = _method(v, focus, "robust_heldout").pgr
-            parts = [f"better than {', '.join(groups['better'])}" if groups["better"] else "",
-                     f"worse than {', '.join(groups['worse'])}" if groups["worse"] else "",
-                     f"not resolved against {', '.join(groups['not resolved'])}" if groups["not resolved"] else ""]
             transfer = ("its PGR interval excludes 0: a transfer of robustness is resolved" if pg.low > 0 else
                         "its PGR interval lies below 0: it loses robustness the clean student had" if pg.high < 0 else
                         "its PGR interval includes 0: no transfer is resolved")
-            lines.append(f"- **{name}, {focus}**: held-out robust accuracy {'; '.join(p for p in parts if p)}; "
-                         f"{transfer} (PGR {fmt_interval(pg)}).")
+            held = _verdict_words(v, focus, "robust_heldout")
+            lines.append(f"- **{name}, {focus}**: held-out robust accuracy {held}; {transfer} "
+                         f"(PGR {fmt_interval(pg)}, half-width {(pg.high - pg.low) / 2:.1f}). "
+                         f"MNIST-C (secondary): {_verdict_words(v, focus, 'robust_mnistc')}. "
+                         f"Clean accuracy: {_verdict_words(v, focus, 'clean_acc')}.")
     return lines
+
+
+def _verdict_words(v: V2Pair, focus: str, metric: str) -> str:
+    by = {b: _paired(v, focus, b, metric) for b in BASELINES}
+    groups = {w: [b for b in BASELINES if by[b].verdict == w] for w in ("better", "worse", "not resolved")}
+    parts = [f"better than {', '.join(groups['better'])}" if groups["better"] else "",
+             f"worse than {', '.join(groups['worse'])}" if groups["worse"] else "",
+             f"not resolved against {', '.join(groups['not resolved'])}" if groups["not resolved"] else ""]
+    return "; ".join(p for p in parts if p)
 
 
 def v2_pair_section(v: V2Pair, figure: str) -> list[str]:
@@ -424,7 +432,8 @@ def v2_pair_section(v: V2Pair, figure: str) -> list[str]:
              f"{len(v.seeds)} seeds ({_range(list(v.seeds))}).",
              f"- **Evaluation time**: {_eval_seconds(v)} s of inference per model on this whole held-out protocol "
              "(mean over models and seeds, 1 torch thread; corrupted sets read from the machine-wide cache).",
-             "", "```", cmd, "```", "", *md[1:], "", f"![gain heatmap]({figure})", ""]
+             "", "```", cmd, "```", "", "Mean [95% CI] over seeds, accuracies in %:", *md[1:], "",
+             f"![(method - none) per held-out corruption x severity]({figure})", ""]
     return lines
 
 

@@ -69,7 +69,7 @@ def test_benchmarks_md_is_the_generators_output():
     text = _module("make_benchmarks_md").render()
     assert BENCHMARKS_MD.read_text() == text, (
         "BENCHMARKS.md differs from what the CSVs give: run python benchmarks/make_benchmarks_md.py")
-    assert len(text.splitlines()) < 150
+    assert len(text.splitlines()) < 260  # v2 beside v1 until v2 is complete; then v1 moves to the notebook
 
 
 def test_check_mode_accepts_the_committed_page_and_figure():
@@ -417,6 +417,7 @@ def test_v2_section_verdicts_agree_with_scipy(tmp_path):
             assert (ci.low > 0) == (word == "better") and (ci.high < 0) == (word == "worse")
             assert f"{word} ({d.mean():+.2f}, " in text
     assert "**fmnist-split, bird**: held-out robust accuracy better than" in text and "worse than lwf" in text
+    assert "MNIST-C (secondary): better than" in text and "Clean accuracy: not resolved against" in text
     assert "### v2: fmnist-split" in text and "Complete: fmnist-split; pending: mnist5k-to-fmnist" in text
 
 

@@ -137,7 +137,8 @@ def plot_gain_heatmap(eval_rows: list[dict], methods: list[str], out_path: str |
                  if tables else (4, 2))
     if not tables:
         return _save(fig, Path(out_path))
-    lim = max(float(abs(t.to_numpy()).max()) for t in tables.values()) or 1.0
+    lim = max(float(np.nanmax(np.abs(t.to_numpy()))) for t in tables.values())
+    lim = lim if np.isfinite(lim) and lim > 0 else 1.0
     axes = fig.subplots(1, len(tables), squeeze=False)[0]
     im = None
     for ax, (m, t) in zip(axes, tables.items()):
@@ -147,7 +148,8 @@ def plot_gain_heatmap(eval_rows: list[dict], methods: list[str], out_path: str |
         ax.set_xlabel("severity")
         ax.set_title(f"{m} - {baseline} (points)", fontsize=9)
         for (i, j), v in np.ndenumerate(t.to_numpy()):
-            ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6)
+            if np.isfinite(v):  # MNIST-C is evaluated at one severity: its other cells stay blank
+                ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6)
     fig.colorbar(im, ax=list(axes), shrink=0.8)
     return _save(fig, Path(out_path))
 
