@@ -47,6 +47,8 @@ def _copy_results(dst: Path) -> Path:
     """The demo rounds' CSVs and configs, copied to ``dst`` (to tamper with)."""
     for run in RUNS:
         shutil.copytree(RESULTS / run, dst / run)
+    if (RESULTS / "bench-v2").is_dir():
+        shutil.copytree(RESULTS / "bench-v2", dst / "bench-v2")
     return dst
 
 
@@ -187,7 +189,8 @@ def _check_pair_against_reference(text: str, pair: str, quantile=lambda n: stats
             _assert_cell(cells[4], ref, 2, f"{pair} BIRD - {m}")
             word = "BIRD better" if ref[1] > 0 else "BIRD worse" if ref[2] < 0 else "not resolved"
             assert cells[5] == word, f"{pair} BIRD - {m}: verdict {cells[5]!r}, independently {word!r}"
-            top = text.split("\n| " + pair + " |")[1].split("\n")[0]
+            v1 = text.split("\n## Verdicts")[1]  # the v1 verdict table (the v2 section has its own)
+            top = v1.split("\n| " + pair + " |")[1].split("\n")[0]
             assert f"{word.removeprefix('BIRD ')} ({ref[0]:+.2f})" in top, f"{pair} vs {m}: verdict table"
             checked += 2
     return checked
