@@ -432,9 +432,28 @@ def v2_pair_section(v: V2Pair, figure: str) -> list[str]:
              f"{len(v.seeds)} seeds ({_range(list(v.seeds))}).",
              f"- **Evaluation time**: {_eval_seconds(v)} s of inference per model on this whole held-out protocol "
              "(mean over models and seeds, 1 torch thread; corrupted sets read from the machine-wide cache).",
+             *_crossed_line(v),
              "", "```", cmd, "```", "", "Mean [95% CI] over seeds, accuracies in %:", *md[1:], "",
              f"![(method - none) per held-out corruption x severity]({figure})", ""]
     return lines
+
+
+def _crossed_line(v: V2Pair) -> list[str]:
+    """The secondary two-way (seeds x images) bootstrap, when ``birdkit compare --images`` was run."""
+    path = RESULTS / V2 / v.name / "compare_images.csv"
+    if not path.is_file():
+        return []
+    rows = read_csv(path)
+
+    def get(kind: str, method: str, vs: str) -> str:
+        r = next(r for r in rows if r["kind"] == kind and r["method"] == method and r["vs"] == vs
+                 and r["metric"] == "robust_heldout")
+        return f"{r['mean']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
+
+    return [f"- **Secondary, seeds x test images** (two-way percentile bootstrap, `birdkit compare --images`, "
+            f"[`compare_images.csv`](benchmarks/results/{V2}/{v.name}/compare_images.csv)): BIRD - none "
+            f"{get('paired-crossed', 'bird', 'none')} points, BIRD's PGR {get('pgr-crossed', 'bird', 'none')}. "
+            "With 5 seeds a percentile bootstrap over seeds under-covers; the t-intervals are the primary ones."]
 
 
 def _eval_seconds(v: V2Pair) -> str:
