@@ -38,7 +38,9 @@ def best_from_log(log: Path) -> dict:
 def v2_config(pair: str, best: dict, family: str) -> dict:
     cfg = yaml.safe_load((PAIRS_DIR / f"{pair}.yaml").read_text())
     cfg["overrides"] = {m: v for m, v in best.items() if m != "variants"}
-    cfg["variants"] = best.get("variants", {})
+    # layer pairs in full (the weight's default written out, as in the overrides)
+    cfg["variants"] = {name: {**v, **({"layers": [{"weight": 1.0, **p} for p in v["layers"]]} if "layers" in v else {})}
+                       for name, v in best.get("variants", {}).items()}
     ev = {k: v for k, v in (cfg.get("eval") or {}).items() if k not in ("max_test_samples", "train_corruption_samples")}
     cfg["eval"] = {**ev, "family": family, "training_corruptions": False}
     PairConfig(**cfg)  # refuse anything the library would refuse

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from birdkit.config import MethodConfig, PairConfig, TrainConfig
+from birdkit.config import LayerPair, MethodConfig, PairConfig, TrainConfig
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.data import TensorData
 from birdkit.errors import UnknownNameError
@@ -151,7 +151,7 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
             best["hints"]["layers"] = chosen
         if variants:
             top2 = sorted(lrows, key=lambda r: -r["score"])[:2]
-            two = [{"teacher": r["teacher"], "student": r["student"]} for r in top2]
+            two = [LayerPair(teacher=r["teacher"], student=r["student"]).model_dump() for r in top2]
             vrows = []
             for vname, fields in VARIANTS.items():
                 fields = {"layers": two} if vname == "two-pairs" else {**fields, "layers": chosen}
