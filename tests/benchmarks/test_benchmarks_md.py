@@ -466,7 +466,8 @@ def test_committed_v2_tables_agree_with_scipy():
             assert f"{x.mean():.1f} [{ci.low:.1f}, {ci.high:.1f}]" in text, (name, m)
 
 
-@pytest.mark.parametrize("pair, csv_name", [("fmnist-split", "fmnist-split"), ("mnist5k-to-fmnist", "mnist5k")])
+@pytest.mark.parametrize("pair, csv_name", [("fmnist-split", "fmnist-split"), ("mnist5k-to-fmnist", "mnist5k"),
+                                            ("fmnist-split-w2s", None)])
 def test_v2_calibration_and_selection_tables_and_configs(pair, csv_name):
     """The notebook's v2 tables are the scripts' output from the committed CSVs, and each
     protocol-v2 YAML holds what an independent reading of its selection rows chose."""
@@ -475,7 +476,8 @@ def test_v2_calibration_and_selection_tables_and_configs(pair, csv_name):
     cal = _module("calibrate")
     sel = _module("select_v2_tables")
     text = NOTEBOOK.read_text()
-    assert cal.table(read_csv(RESULTS / "calibration" / f"{csv_name}.csv")) in text
+    if csv_name:  # fmnist-split-w2s: calibration pending (PROTOCOL.md, Deviations)
+        assert cal.table(read_csv(RESULTS / "calibration" / f"{csv_name}.csv")) in text
     rows_path = RESULTS / "select-v2" / f"{pair}.csv"
     assert sel.table(rows_path) in text
     rows = read_csv(rows_path)
@@ -487,6 +489,8 @@ def test_v2_calibration_and_selection_tables_and_configs(pair, csv_name):
     assert {r["seeds"] for r in rows if r["method"] != "bird-layers"} == {3}
     assert cfg["eval"] == {"family": "mnist", "training_corruptions": False}
     # the calibration rule: the table with the smaller predicted PGR half-width
+    if not csv_name:
+        return
     cal_rows = read_csv(RESULTS / "calibration" / f"{csv_name}.csv")
     hw = {}
     for fam in ("mnist", "cifar"):
