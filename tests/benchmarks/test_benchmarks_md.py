@@ -71,7 +71,7 @@ def test_benchmarks_md_is_the_generators_output():
     text = _module("make_benchmarks_md").render()
     assert BENCHMARKS_MD.read_text() == text, (
         "BENCHMARKS.md differs from what the CSVs give: run python benchmarks/make_benchmarks_md.py")
-    assert len(text.splitlines()) < 260  # v2 beside v1 until v2 is complete; then v1 moves to the notebook
+    assert len(text.splitlines()) < 300  # v2 beside v1 until the built-in pairs switch to v2; then v1 moves
 
 
 def test_check_mode_accepts_the_committed_page_and_figure():
