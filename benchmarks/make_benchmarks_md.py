@@ -331,6 +331,7 @@ class V2Pair:
     evals: list[dict]
     seeds: tuple[int, ...]
     comparison: CompareResult
+    run_dir: Path | None = None
 
     @property
     def variant(self) -> str | None:
@@ -358,7 +359,7 @@ def load_v2(results: Path = RESULTS, configs: Path = V2_CONFIGS, pairs=PAIRS) ->
         if not want <= methods:
             raise SystemExit(f"{run}: methods {sorted(want - methods)} missing")
         seeds = tuple(sorted({int(r["seed"]) for r in summary}))
-        done[p] = V2Pair(p, cfg, summary, evals, seeds, compare_runs(summary))
+        done[p] = V2Pair(p, cfg, summary, evals, seeds, compare_runs(summary), run)
     return done, pending
 
 
@@ -440,8 +441,8 @@ def v2_pair_section(v: V2Pair, figure: str) -> list[str]:
 
 def _crossed_line(v: V2Pair) -> list[str]:
     """The secondary two-way (seeds x images) bootstrap, when ``birdkit compare --images`` was run."""
-    path = RESULTS / V2 / v.name / "compare_images.csv"
-    if not path.is_file():
+    path = v.run_dir / "compare_images.csv" if v.run_dir else None
+    if path is None or not path.is_file():
         return []
     rows = read_csv(path)
 
