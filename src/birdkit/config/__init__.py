@@ -4,7 +4,7 @@ Built on pydantic (validation, defaults, JSON schema) and PyYAML's ``safe_load``
 executable tags). Built-in experiment YAML files live in ``pairs/`` and ``studies/``.
 """
 
-from birdkit.config.base import StrictModel, dump_yaml, load_yaml, read_yaml, validate, validation_message
+from birdkit.config.base import StrictModel, dump_yaml, load_yaml, read_yaml, validate, validation_message, yaml_text
 from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.experiment import (
     EvalConfig,
@@ -30,5 +30,5 @@ __all__ = [
     "MethodConfig", "ModelRef", "OptimConfig", "PairConfig", "PropertyConfig", "StrictModel", "StudyConfig",
     "TeacherGrid", "TeacherSpec", "TrainConfig", "TrainJob", "TransferJob", "builtin_configs", "builtin_pairs",
     "builtin_studies", "dump_yaml", "load_builtin", "load_pair", "load_study", "load_yaml", "read_yaml", "validate",
-    "validation_message",
+    "validation_message", "yaml_text",
 ]

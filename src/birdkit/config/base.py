@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from birdkit.errors import ConfigError
 from birdkit.io import write_text
 
-__all__ = ["StrictModel", "dump_yaml", "load_yaml", "read_yaml", "validate", "validation_message"]
+__all__ = ["StrictModel", "dump_yaml", "load_yaml", "read_yaml", "validate", "validation_message", "yaml_text"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,6 +84,12 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
     return validate(model, read_yaml(path), source=str(path))
 
 
+def yaml_text(cfg: BaseModel) -> str:
+    """The resolved config as the YAML text :func:`dump_yaml` writes (so a written config can be
+    compared with a config in memory)."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
 def dump_yaml(cfg: BaseModel, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomic)."""
-    return write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return write_text(path, yaml_text(cfg))

@@ -18,6 +18,7 @@ later run on the machine.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import logging
 import time
@@ -38,10 +39,13 @@ __all__ = ["CorruptedTestSet", "evaluate_models", "evaluate_robustness", "pgr", 
 
 log = logging.getLogger(__name__)
 
-#: SHA-256 of the corruption code (every ``birdkit/corruptions/*.py``): part of the cache key,
-#: so a changed corruption never reads images the old code made
-CORRUPTION_CODE = hashlib.sha256(b"".join(
-    p.read_bytes() for p in sorted(Path(birdkit.corruptions.__file__).parent.glob("*.py")))).hexdigest()[:16]
+@functools.cache
+def corruption_code() -> str:
+    """SHA-256 of the corruption code (every ``birdkit/corruptions/*.py``): part of the cache key,
+    so a changed corruption never reads images the old code made (read once, only when a cache
+    is used)."""
+    files = sorted(Path(birdkit.corruptions.__file__).parent.glob("*.py"))
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
 
 
 class CorruptedTestSet:
@@ -69,7 +73,7 @@ class CorruptedTestSet:
 
     def _key(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{tuple(self.images.shape)}|{self.seed}|{self.family}|{CORRUPTION_CODE}".encode())
+        h.update(f"{tuple(self.images.shape)}|{self.seed}|{self.family}|{corruption_code()}".encode())
         h.update(self.images.contiguous().numpy().tobytes())
         h.update(self.targets.contiguous().numpy().tobytes())
         return h.hexdigest()[:24]
@@ -134,7 +138,7 @@ def evaluate_models(
     each model's predicted labels per condition under ``"model|corruption|severity"`` (uint8 when
     the labels fit), ``seconds`` each model's total inference time."""
     conditions = ([("clean", 0)] if clean else []) + [(c, s) for c in corruptions for s in severities]
-    # channels-last copies: the same network, 1.4-1.7x faster convolutions on CPU (docs/performance.md)
+    # channels-last copies: the same network, 1.4-2.2x faster convolutions on CPU (docs/performance.md)
     models = {name: copy.deepcopy(m).to(memory_format=torch.channels_last) for name, m in models.items()}
     rows = []
     for c, s in conditions:

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -45,6 +44,7 @@ from birdkit.config import (
     TeacherSpec,
     TrainConfig,
     dump_yaml,
+    yaml_text,
 )
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, MNISTC_CORRUPTIONS, TRAIN_CORRUPTIONS
 from birdkit.data import TensorData, load_split
@@ -359,8 +359,7 @@ class PairRunner:
         files = [self.root / f for f in ("config.yaml", "summary.csv", "eval.csv")]
         if not all(f.is_file() for f in files):
             return None
-        want = yaml.safe_dump(self.cfg.model_copy(update={"methods": chosen}).model_dump(mode="json"), sort_keys=False)
-        if files[0].read_text() != want:
+        if files[0].read_text() != yaml_text(self.cfg.model_copy(update={"methods": chosen})):
             return None
         summary = read_csv(files[1])
         layers = {r["method"]: r["layers"] for r in summary if r.get("layers")}
