@@ -137,8 +137,8 @@ def test_search_layers_real_run_uses_training_corruptions_only(tiny, tmp_path, m
     assert (best.teacher, best.student) in {(r["teacher"], r["student"]) for r in rows}
     assert isinstance(best, LayerPair)
     best_row = next(r for r in rows if (r["teacher"], r["student"]) == (best.teacher, best.student))
-    assert best_row["val_robust"] == max(r["val_robust"] for r in rows)
-    assert all(0 <= r["val_clean"] <= 1 and 0 <= r["val_robust"] <= 1 for r in rows)
+    assert best_row["val_robust_train"] == max(r["val_robust_train"] for r in rows)
+    assert all(0 <= r["val_clean"] <= 1 and 0 <= r["val_robust_train"] <= 1 for r in rows)
     # every training corruption was scored, never a held-out one
     assert seen and set(seen) == set(TRAIN_CORRUPTIONS)
     assert not set(seen) & set(HELDOUT_CORRUPTIONS)
@@ -165,8 +165,10 @@ def test_search_layers_picks_the_best_scored_pair(tiny, tmp_path, monkeypatch):
     assert (best.teacher, best.student) == ("stages.2", "stages.3")
     assert len(rows) == len(robust)
     for r in rows:
-        assert r["val_robust"] == pytest.approx(robust[(r["teacher"], r["student"])] + 0.01)
+        assert r["val_robust_train"] == pytest.approx(robust[(r["teacher"], r["student"])] + 0.01)
         assert r["val_clean"] == pytest.approx(0.9)
+        # two seeds 0.02 apart: sample std 0.02 / sqrt(2), the spread the mean-se rule penalises
+        assert r["seeds"] == 2 and r["val_robust_train_std"] == pytest.approx(0.02 / 2 ** 0.5)
     # short runs: a third of the epochs, no tensorboard; seeds and severities passed through
     assert {c[2:] for c in calls} == {(3, False, 2, (1, 3))}
     assert sorted(c[:2] for c in calls) == sorted(robust)

@@ -61,7 +61,7 @@ def transfer(
         for h in ("teacher layer", "student layer", "val clean", "val robust (train corr.)"):
             t.add_column(h)
         for r in res.layer_rows:
-            t.add_row(r["teacher"], r["student"], f"{100 * r['val_clean']:.2f}", f"{100 * r['val_robust']:.2f}")
+            t.add_row(r["teacher"], r["student"], f"{100 * r['val_clean']:.2f}", f"{100 * r['val_robust_train']:.2f}")
         console.print(t)
     if res.layers:
         console.print("layers: " + "; ".join(f"teacher {p.teacher} -> student {p.student} (w={p.weight})"

@@ -18,7 +18,7 @@ from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_robustness,
 from birdkit.methods import create_method
 from birdkit.training import Trainer
 
-__all__ = ["RULES", "selection_score", "train_and_score"]
+__all__ = ["RULES", "score_row", "selection_score", "train_and_score"]
 
 #: how a grid point's validation scores over seeds become one number: their mean, or their mean
 #: less one standard error (``mean-se``: a point whose seeds disagree loses to a steady one)
@@ -34,6 +34,21 @@ def selection_score(values: list[float], rule: str = "mean") -> float:
         return mean
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     return mean - sd / math.sqrt(len(values))
+
+
+def score_row(row: dict, scores: list[tuple[float, float]], rule: str) -> dict:
+    """A candidate's row: ``row`` plus the mean validation clean and robust (training corruptions)
+    accuracy over seeds, the rule's ``score`` and, with several seeds, their count and the robust
+    accuracy's sample standard deviation ``val_robust_train_std`` (so a reader sees the spread the
+    ``mean-se`` rule penalised)."""
+    robust = [r for _, r in scores]
+    out = {**row, "val_clean": sum(c for c, _ in scores) / len(scores), "val_robust_train": sum(robust) / len(robust),
+           "score": selection_score(robust, rule)}
+    if len(scores) > 1:
+        m = out["val_robust_train"]
+        out["seeds"] = len(scores)
+        out["val_robust_train_std"] = math.sqrt(sum((v - m) ** 2 for v in robust) / (len(robust) - 1))
+    return out
 
 
 def train_and_score(mcfg: MethodConfig, *, teacher: nn.Module, student: nn.Module, train: TensorData,

@@ -21,7 +21,6 @@ import logging
 import math
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from birdkit.config import LayerPair, MethodConfig, PairConfig, TrainConfig
@@ -30,7 +29,7 @@ from birdkit.data import TensorData
 from birdkit.errors import UnknownNameError
 from birdkit.evaluation.robustness import CorruptedTestSet
 from birdkit.methods import method_class, tunable_methods
-from birdkit.selection._score import selection_score, train_and_score
+from birdkit.selection._score import score_row, selection_score, train_and_score
 from birdkit.selection.layers import VALIDATION_CORRUPTION_SEED, search_layers
 from birdkit.training import NonFiniteLossError
 
@@ -127,7 +126,7 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
                 rows.append({"method": method, **point, "val_clean": math.nan, "val_robust_train": math.nan,
                              "score": math.nan, **({"seeds": seeds} if seeds > 1 else {})})
                 continue
-            rows.append(_score_row({"method": method, **point}, scores, rule))
+            rows.append(score_row({"method": method, **point}, scores, rule))
             log.info("%s %s: val clean %.4f, val robust (training corruptions) %.4f", method, point,
                      rows[-1]["val_clean"], rows[-1]["val_robust_train"])
         mine = [r for r in rows if r["method"] == method]
@@ -143,7 +142,7 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
                                     val_samples=len(val), severities=severities, seeds=seeds, rule=rule,
                                     progress=progress)
         rows += [{"method": "bird-layers", **point, "teacher_layer": r["teacher"], "student_layer": r["student"],
-                  "val_clean": r["val_clean"], "val_robust_train": r["val_robust"], "score": r["score"]}
+                  **{k: v for k, v in r.items() if k not in ("teacher", "student")}}
                  for r in lrows]
         chosen = [pair.model_dump()]
         best["bird"]["layers"] = chosen
@@ -167,24 +166,13 @@ def select_hparams(cfg: PairConfig, *, teacher: nn.Module, student: nn.Module, t
                 except NonFiniteLossError as e:
                     log.warning("bird variant %s diverged: %s", vname, e)
                     continue
-                vrows.append((fields, _score_row({"method": "bird-variant", "variant": vname, **point,
+                vrows.append((fields, score_row({"method": "bird-variant", "variant": vname, **point,
                                                   "variant_fields": json.dumps(fields)}, scores, rule)))
             rows += [r for _, r in vrows]
             if vrows:
                 fields, top = max(vrows, key=lambda fr: fr[1]["score"])
                 best["variants"] = {f"bird-{top['variant']}": {"method": "bird", **point, **fields}}
     return best, rows
-
-
-def _score_row(row: dict, scores: list[tuple[float, float]], rule: str) -> dict:
-    """A candidate's row: mean validation clean / robust accuracy, std over seeds, rule's score."""
-    robust = [r for _, r in scores]
-    out = {**row, "val_clean": sum(c for c, _ in scores) / len(scores), "val_robust_train": sum(robust) / len(robust),
-           "score": selection_score(robust, rule)}
-    if len(scores) > 1:
-        out["seeds"] = len(scores)
-        out["val_robust_train_std"] = float(torch.tensor(robust, dtype=torch.float64).std())
-    return out
 
 
 def chosen_rows(rows: list[dict], best: dict) -> list[bool]:

@@ -22,7 +22,7 @@ from birdkit.data import TensorData
 from birdkit.errors import BirdkitError
 from birdkit.evaluation.robustness import CorruptedTestSet
 from birdkit.features import list_layers
-from birdkit.selection._score import selection_score, train_and_score
+from birdkit.selection._score import score_row, train_and_score
 
 __all__ = ["VALIDATION_CORRUPTION_SEED", "candidate_layers", "search_layers"]
 
@@ -94,7 +94,8 @@ def search_layers(
     progress=None,
 ) -> tuple[LayerPair, list[dict]]:
     """Try each (teacher, student) candidate pair for a short run; return the best pair and a
-    table of ``{teacher, student, val_clean, val_robust, score}`` rows. With ``seeds > 1`` each pair
+    table of ``{teacher, student, val_clean, val_robust_train, score}`` rows (plus ``seeds`` and
+    ``val_robust_train_std`` with several seeds, :func:`score_row`). With ``seeds > 1`` each pair
     is trained with that many training seeds and scored by ``rule`` (mean, or mean less one
     standard error). ``seed`` is the corruption seed
     of the validation set."""
@@ -110,11 +111,10 @@ def search_layers(
         scores = train_and_score(pcfg, teacher=teacher, student=student, train=train, val_set=vs,
                                  normalize=val.normalize, cfg=short, run_dir=Path(run_dir) / f"{t_name}__{s_name}",
                                  seeds=seeds, severities=severities, progress=progress)
-        row = {"teacher": t_name, "student": s_name, "val_clean": sum(c for c, _ in scores) / seeds,
-               "val_robust": sum(r for _, r in scores) / seeds,
-               "score": selection_score([r for _, r in scores], rule)}
+        row = score_row({"teacher": t_name, "student": s_name}, scores, rule)
         rows.append(row)
-        log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name, row["val_robust"])
+        log.info("layer pair %s -> %s: val robust (training corruptions) %.4f", t_name, s_name,
+                 row["val_robust_train"])
     best = max(rows, key=lambda r: r["score"])
     return LayerPair(teacher=best["teacher"], student=best["student"]), rows
 
