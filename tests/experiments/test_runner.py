@@ -36,9 +36,12 @@ def test_builtin_pairs_validate_and_sizes():
 
 def test_fmnist_split_end_to_end(tmp_path):
     cfg = _shrink(load_pair("fmnist-split"))
+    # the built-in config skips the training corruptions on the test set; evaluate them here too
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"training_corruptions": True})})
     summary = run_pair(cfg, tmp_path, seed=0)
     methods = [r["method"] for r in summary]
-    assert methods == ["none", "oracle", "ft", "lp", "lpft", "lwf", "hints", "bird"]
+    assert methods == ["none", "oracle", "ft", "lp", "lpft", "lwf", "hints", "bird", *cfg.variants]
+    assert list(cfg.variants) == ["bird-debiased"]
     by = {r["method"]: r for r in summary}
     for r in summary:  # PGR recomputes from the robust accuracies by the formula
         expect = (r["robust_heldout"] - by["none"]["robust_heldout"]) / (
@@ -49,7 +52,7 @@ def test_fmnist_split_end_to_end(tmp_path):
     root = tmp_path / "fmnist-split" / "seed0"
     rows = list(csv.DictReader((root / "eval.csv").open()))
     # clean, 4 ImageNet-C x 5 + 8 MNIST-C x 1 (its own severity) held-out, 15 training corruptions x 5
-    assert len(rows) == 8 * (1 + 4 * 5 + 8 + 15 * 5)
+    assert len(rows) == len(methods) * (1 + 4 * 5 + 8 + 15 * 5)
     assert {r["severity"] for r in rows if r["split"] == "mnistc"} == {"3"}
     assert {r["corruption"] for r in rows if r["split"] == "mnistc"} == set(MNISTC_CORRUPTIONS)
     # the summary's robust accuracies recompute from the tidy rows
