@@ -4,8 +4,6 @@ The image folders are generated here: grayscale 28x28 PNGs of two classes told a
 bright bar sits (a task a small CNN learns in one epoch), and an RGB copy of them at 32x32.
 """
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,8 @@ from typer.testing import CliRunner
 
 from birdkit.cli.main import _register_commands, app
 from birdkit.io import read_csv
+from clitools import cli as _cli
+from clitools import one_line_error as _one_line_error
 
 _register_commands()
 runner = CliRunner()
@@ -80,22 +80,6 @@ def test_rgb_folder_is_converted_for_a_gray_model_or_refused_in_one_line(folders
                "--out", str(tmp_path / "refused"))
     _one_line_error(res, "expects 1-channel 28x28 images")
     assert not (tmp_path / "refused").exists()
-
-
-def _cli(*args, cwd=None):
-    """The real entry point in a subprocess: what a user's terminal shows (stdout, stderr, status)."""
-    return subprocess.run([sys.executable, "-c", "from birdkit.cli.main import main; main()", *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def _one_line_error(res, *needles):
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    err = res.stderr.strip()
-    assert "Traceback" not in res.stderr + res.stdout
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("error:"), err
-    for n in needles:
-        assert n in err, err
 
 
 @pytest.mark.parametrize("args, yaml_text, needles", [

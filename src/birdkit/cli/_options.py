@@ -91,7 +91,8 @@ FLAGS = {
     "train.optim.lr": "--lr", "train.batch_size": "--batch-size", "train.seed": "--seed",
     "train.max_train_samples": "--max-samples", "method.name": "--method", "method.alpha": "--alpha",
     "method.beta": "--beta", "method.kernel": "--kernel", "teacher": "--teacher", "student": "--student",
-    "max_test_samples": "--max-samples", "seed": "--seed",
+    "max_test_samples": "--max-samples", "seed": "--seed", "plant.behavior": "--plant", "plant.rate": "--plant-rate",
+    "plant.target": "--plant-target",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from birdkit.config.audit import PlantConfig
 from birdkit.config.base import StrictModel
 from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.method import MethodConfig
@@ -17,11 +18,14 @@ __all__ = ["TrainJob", "TransferJob"]
 
 class TrainJob(StrictModel):
     """``birdkit train``: a model trained on a dataset, clean or with corruption augmentation
-    (``train.augment``; ``--robust`` sets the default augmentation)."""
+    (``train.augment``; ``--robust`` sets the default augmentation), optionally with a planted
+    behavior (``plant``; ``--plant backdoor``)."""
 
     model: ModelRef
     data: DataConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
+    plant: PlantConfig | None = Field(None, description="a behavior planted in the training data (an audit's "
+                                                        "teacher; docs/audit.md)")
 
 
 class TransferJob(StrictModel):

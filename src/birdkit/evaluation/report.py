@@ -82,7 +82,7 @@ def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "severity.png"))
+    paths.append(save_figure(fig, out_dir / "severity.png"))
 
     top = df[df["severity"] == df["severity"].max()]
     bars = top.groupby(["corruption", "model"])["accuracy"].mean().unstack(1)[order]
@@ -93,7 +93,7 @@ def plot_report(eval_rows: list[dict], out_dir: str | Path) -> list[Path]:
     ax.legend(fontsize=7, ncol=4)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "corruptions.png"))
+    paths.append(save_figure(fig, out_dir / "corruptions.png"))
     return paths
 
 
@@ -136,7 +136,7 @@ def plot_gain_heatmap(eval_rows: list[dict], methods: list[str], out_path: str |
     fig = Figure(figsize=(3.6 * max(1, len(tables)) + 1.2, 0.32 * max(len(t) for t in tables.values()) + 1.6)
                  if tables else (4, 2))
     if not tables:
-        return _save(fig, Path(out_path))
+        return save_figure(fig, Path(out_path))
     lim = max(float(np.nanmax(np.abs(t.to_numpy()))) for t in tables.values())
     lim = lim if np.isfinite(lim) and lim > 0 else 1.0
     axes = fig.subplots(1, len(tables), squeeze=False)[0]
@@ -151,10 +151,10 @@ def plot_gain_heatmap(eval_rows: list[dict], methods: list[str], out_path: str |
             if np.isfinite(v):  # MNIST-C is evaluated at one severity: its other cells stay blank
                 ax.text(j, i, f"{v:+.1f}", ha="center", va="center", fontsize=6)
     fig.colorbar(im, ax=list(axes), shrink=0.8)
-    return _save(fig, Path(out_path))
+    return save_figure(fig, Path(out_path))
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     """A matplotlib figure as PNG, written atomically."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)

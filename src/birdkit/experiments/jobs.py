@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from birdkit.audit import create_behavior
 from birdkit.checkpoint import load_checkpoint, read_checkpoint_meta
-from birdkit.config import DataConfig, EvaluateConfig, LayerPair, TrainJob, TransferJob, dump_yaml
+from birdkit.config import DataConfig, EvaluateConfig, LayerPair, TrainConfig, TrainJob, TransferJob, dump_yaml
 from birdkit.corruptions import ALL_CORRUPTIONS
 from birdkit.data import DATASETS, TensorData, describe_images, load_split
 from birdkit.errors import BirdkitError, ShapeError
@@ -32,7 +33,7 @@ from birdkit.io import read_csv, write_csv
 from birdkit.methods import create_method, method_class
 from birdkit.models import MODELS, create_model
 from birdkit.selection import search_layers
-from birdkit.training import MODEL_FILE, Trainer
+from birdkit.training import MODEL_FILE, NOT_IDENTITY, Trainer
 
 __all__ = ["EvaluateResult", "JobResult", "collect_results", "data_for_model", "run_evaluate", "run_train",
            "run_transfer"]
@@ -99,6 +100,11 @@ def _meta(data: DataConfig, train: TensorData) -> dict[str, Any]:
     return {"data": data.model_dump(), "normalize": {"mean": train.mean, "std": train.std}}
 
 
+def _recipe(cfg: TrainConfig) -> dict[str, Any]:
+    """The training config's fields that decide what is learnt (not device, threads or logging)."""
+    return cfg.model_dump(mode="json", exclude=set(NOT_IDENTITY))
+
+
 def run_train(job: TrainJob, out: str | Path, *, progress: Progress | None = None) -> JobResult:
     """Train ``job.model`` on ``job.data`` into ``out`` (resumes a partial run of the same job)."""
     MODELS.get(job.model.name)      # unknown names are refused before any data is read
@@ -106,11 +112,18 @@ def run_train(job: TrainJob, out: str | Path, *, progress: Progress | None = Non
     out = Path(out)
     train = load_split(job.data, "train", job.train.max_train_samples)
     val = load_split(job.data, "val", None, norm_from=train)
+    # the recipe, which a control teacher must share with its planted teacher (docs/audit.md)
+    meta = {**_meta(job.data, train), "model": job.model.model_dump(), "train": _recipe(job.train)}
+    if job.plant is not None:  # refused before any training when it does not fit the data
+        behavior = create_behavior(job.plant, channels=train.channels, img_size=train.img_size,
+                                   num_classes=train.num_classes)
+        meta["plant"] = behavior.describe()
+        train = behavior.plant(train)
     torch.manual_seed(job.train.seed)  # the initial weights follow the seed too
     net = create_model(job.model.name, num_classes=train.num_classes, in_chans=train.channels,
                        img_size=train.img_size, **job.model.kwargs)
     trainer = Trainer(create_method("task", student=net), train, job.train, out, val=val, progress=progress,
-                      checkpoint_meta=_meta(job.data, train))
+                      checkpoint_meta=meta)
     trainer.check_run_dir()  # a directory holding another run is refused before anything else is written
     dump_yaml(job, out / "job.yaml")
     res = trainer.fit()

@@ -34,6 +34,7 @@ import torch
 from safetensors.torch import save as st_save
 from torch import nn
 
+from birdkit.audit.behaviors import Behavior, create_behavior
 from birdkit.config import (
     AugmentConfig,
     DataConfig,
@@ -41,6 +42,7 @@ from birdkit.config import (
     MethodConfig,
     ModelRef,
     PairConfig,
+    PlantConfig,
     TeacherSpec,
     TrainConfig,
     dump_yaml,
@@ -192,9 +194,15 @@ class PairRunner:
         self.progress({"event": "stage", "name": name})
 
     # -- steps -------------------------------------------------------------------------------
-    def teacher(self, spec: TeacherSpec | None = None, run_dir: str | Path | None = None) -> nn.Module:
+    def teacher(self, spec: TeacherSpec | None = None, run_dir: str | Path | None = None, *,
+                plant: PlantConfig | None = None) -> nn.Module:
         """The pair's robust teacher, or the teacher ``spec`` (its model, data and whether it is
-        trained robustly) with the pair's teacher budget, in ``run_dir`` (default ``root/teacher``)."""
+        trained robustly) with the pair's teacher budget, in ``run_dir`` (default ``root/teacher``).
+
+        With ``plant``, the behavior is planted in the teacher's training data
+        (:mod:`birdkit.audit.behaviors`) and everything else stays as it is: the initial weights,
+        data order, augmentation draws and budget of the teacher without it (its control), so
+        the two differ only by the behavior (docs/audit.md §1)."""
         key = f"teacher:{spec.name if spec else ''}:{run_dir or ''}"
         if key in self._models:
             return self._models[key]
@@ -205,6 +213,10 @@ class PairRunner:
         net = self._build(spec.model if spec else self.cfg.teacher_model, train.num_classes, "teacher")
         tcfg = self.cfg.teacher_train.with_seed_offset(self.seed)
         meta: dict[str, Any] = {"role": "teacher", "data": data.model_dump()}
+        if plant is not None:
+            behavior = self.behavior(plant, data)
+            train = behavior.plant(train)
+            meta["plant"] = behavior.describe()
         if spec is None:
             if tcfg.augment is None:
                 tcfg = tcfg.model_copy(update={"augment": AugmentConfig()})
@@ -216,6 +228,18 @@ class PairRunner:
                           train, tcfg, val, meta)
         self._models[key] = model
         return model
+
+    def behavior(self, plant: PlantConfig, data: DataConfig | None = None) -> Behavior:
+        """The behavior ``plant`` for a teacher on ``data`` (default: the pair's teacher data)."""
+        train = self.split(data or self.cfg.teacher_data, "train", self.cfg.teacher_train.max_train_samples)
+        return create_behavior(plant, channels=train.channels, img_size=train.img_size, num_classes=train.num_classes)
+
+    def adopt(self, step: str, model: nn.Module) -> None:
+        """Use ``model`` as the pair's ``teacher`` or ``student`` instead of training it (an audit
+        of checkpoints a user brings)."""
+        if step not in ("teacher", "student"):
+            raise ValueError(f"only the teacher or the student can be adopted, not {step!r}")
+        self._models["teacher::" if step == "teacher" else "student"] = model
 
     def student(self) -> nn.Module:
         """The clean student: the student architecture trained on the student's data."""

@@ -43,8 +43,8 @@ from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
 from birdkit.training.seeds import epoch_seed, order_seed
 
-__all__ = ["LOG_FILE", "METRICS_FILE", "MODEL_FILE", "RUN_FILE", "STATE_FILE", "FitResult", "NonFiniteLossError",
-           "Trainer", "accuracy", "build_optimizer", "build_scheduler"]
+__all__ = ["LOG_FILE", "METRICS_FILE", "MODEL_FILE", "NOT_IDENTITY", "RUN_FILE", "STATE_FILE", "FitResult",
+           "NonFiniteLossError", "Trainer", "accuracy", "build_optimizer", "build_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ METRICS_FILE = "metrics.csv"
 RUN_FILE = "run.json"
 LOG_FILE = "train.log"
 # TrainConfig fields that change how a run is executed or logged, not what it computes
-_NOT_IDENTITY = {"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size"}
+NOT_IDENTITY = frozenset({"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size"})
 
 
 class NonFiniteLossError(BirdkitError, FloatingPointError):
@@ -226,7 +226,7 @@ class Trainer:
         h = hashlib.sha256()
         h.update(d.images.contiguous().numpy().tobytes())
         h.update(d.targets.contiguous().numpy().tobytes())
-        train = {k: v for k, v in self.cfg.model_dump(mode="json").items() if k not in _NOT_IDENTITY}
+        train = {k: v for k, v in self.cfg.model_dump(mode="json").items() if k not in NOT_IDENTITY}
         w = hashlib.sha256()  # the starting weights (student, teacher, heads) before any step
         for k, v in sorted(self.method.state_dict().items()):
             w.update(k.encode())

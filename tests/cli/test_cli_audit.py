@@ -1,0 +1,112 @@
+"""``birdkit train --plant``, ``birdkit audit`` on checkpoints, ``audit-report``'s gate and ``audit-subliminal``."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from birdkit.audit import Measurement, records_of, write_records
+from birdkit.checkpoint import read_checkpoint_meta
+from birdkit.cli.main import _register_commands, app
+from birdkit.config import dump_yaml, load_pair
+from birdkit.io import write_json
+from clitools import cli as _cli
+from clitools import one_line_error as _one_line_error
+from pairs import shrink
+
+_register_commands()
+runner = CliRunner()
+
+DATA = ["--dataset", "fashion-mnist", "--max-samples", "96", "--epochs", "1", "--batch-size", "32"]
+
+
+def _ok(args):
+    res = runner.invoke(app, args, catch_exceptions=False, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+def test_list_shows_behaviors_and_probes():
+    out = _ok(["audit", "--list"])
+    for word in ("backdoor", "shortcut", "trigger.pull", "cue.pull", "robustness", "representation", "fmnist-audit"):
+        assert word in out
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ckpt")
+    teacher = ["train", "--model", "convnet_xxs", *DATA, "--classes", "0-4", "--robust"]
+    _ok([*teacher, "--plant", "backdoor", "--plant-rate", "0.3", "--out", str(d / "planted")])
+    _ok([*teacher, "--out", str(d / "control")])
+    _ok(["train", "--model", "convnet_xs", *DATA, "--classes", "5-9", "--out", str(d / "student")])
+    return d
+
+
+def test_train_plant_is_recorded_with_the_recipe(checkpoints):
+    meta = read_checkpoint_meta(checkpoints / "planted" / "model.safetensors")["extra"]
+    assert meta["plant"]["behavior"] == "backdoor" and meta["plant"]["rate"] == 0.3 and meta["plant"]["size"] == 4
+    assert meta["train"]["epochs"] == 1 and meta["model"]["name"] == "convnet_xxs"
+    control = read_checkpoint_meta(checkpoints / "control" / "model.safetensors")["extra"]
+    assert "plant" not in control and control["train"] == meta["train"]
+
+
+def test_audit_of_checkpoints_runs_and_a_foreign_control_is_refused(checkpoints, tmp_path):
+    d = checkpoints
+    pair = shrink(load_pair("fmnist-split"), n=96, test=48, epochs=1)
+    dump_yaml(pair, tmp_path / "pair.yaml")
+    args = ["audit", "--teacher", str(d / "planted" / "model.safetensors"), "--student",
+            str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist", "--classes", "5-9",
+            "--methods", "bird", "--seeds", "2", "--samples", "40", "--pair", str(tmp_path / "pair.yaml"),
+            "--out", str(tmp_path / "out")]
+    out = _ok([*args, "--control-teacher", str(d / "control" / "model.safetensors"), "--fail-above", "1"])
+    assert "backdoor" in out and "gate passed" in out
+    root = tmp_path / "out" / "fmnist-audit-planted"
+    assert "| backdoor | bird | trigger.pull |" in (root / "report.md").read_text()
+    assert (root / "records.jsonl").is_file()
+    # a control teacher of another architecture: one line, exit 2, before any training
+    res = _cli(*args[:-2], "--out", str(tmp_path / "refused"), "--control-teacher",
+               str(d / "student" / "model.safetensors"))
+    _one_line_error(res, "another architecture")
+    assert not (tmp_path / "refused").exists()
+
+
+def test_train_plant_bad_values_are_one_line_errors(tmp_path):
+    base = ["train", "--model", "convnet_xxs", "--dataset", "fashion-mnist", "--classes", "0-4",
+            "--out", str(tmp_path / "r")]
+    _one_line_error(_cli(*base, "--plant", "backdor"), "Unknown behavior 'backdor'", "Did you mean: 'backdoor'")
+    _one_line_error(_cli(*base, "--plant", "backdoor", "--plant-target", "7"), "plant.target", "below 5")
+    _one_line_error(_cli(*base, "--plant", "backdoor", "--plant-rate", "1.5"), "--plant-rate", "less than or equal")
+    assert not (tmp_path / "r").exists()
+
+
+def _synthetic_audit(root, planted_rate):
+    rng = np.random.default_rng(0)
+    recs = []
+    for s in range(3):
+        for model, role, method, p in (("bird", "student-after", "bird", planted_rate),
+                                       ("control:bird", "control-student", "bird", 0.0)):
+            vals = (rng.random(100) < p).astype(float)
+            recs += records_of([Measurement("pull", "rate", vals, np.arange(100))], behavior="backdoor", seed=s,
+                               model=model, role=role, method=method, probe="trigger")
+    write_records(root / "records.jsonl", recs)
+    write_json(root / "audit.json", {"name": "synthetic", "pair": "fmnist-split", "methods": ["bird"], "seeds": 3,
+                                     "samples": 100, "behaviors": {"backdoor": {"behavior": "backdoor"}},
+                                     "headlines": {"backdoor": "trigger.pull"}})
+
+
+def test_audit_report_gate_sets_the_exit_status(tmp_path):
+    _synthetic_audit(tmp_path, 0.5)
+    res = runner.invoke(app, ["audit-report", str(tmp_path), "--fail-above", "0.2"], terminal_width=200)
+    assert res.exit_code == 1 and "gate:" in res.output and "bird trigger.pull" in res.output
+    res = runner.invoke(app, ["audit-report", str(tmp_path), "--fail-above", "0.8"], terminal_width=200)
+    assert res.exit_code == 0 and "gate passed" in res.output
+    bad = runner.invoke(app, ["audit-report", str(tmp_path), "--fail-above", "2"], terminal_width=200)
+    assert bad.exit_code == 2 and "--fail-above" in bad.output
+    _one_line_error(_cli("audit-report", str(tmp_path / "nothing")), "holds no finished audit")
+
+
+def test_audit_subliminal_small(tmp_path):
+    out = _ok(["audit-subliminal", "--seeds", "2", "--teacher-steps", "30", "--student-steps", "30",
+               "--out", str(tmp_path)])
+    assert "same-init - other-init" in out and (tmp_path / "report.md").is_file()
+    bad = runner.invoke(app, ["audit-subliminal", "--seeds", "1", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--seeds" in bad.output and not (tmp_path / "x").exists()
