@@ -35,8 +35,10 @@ from pathlib import Path
 
 import yaml
 
+from birdkit.audit import CLOUD_FINDING, contrasts, fmt_rate, plot_audit, read_records, summarize
 from birdkit.evaluation.compare import CompareResult, compare_runs, fmt_interval
-from birdkit.io import read_csv
+from birdkit.experiments.audit import SUBLIMINAL_CONTRASTS
+from birdkit.io import read_csv, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -62,6 +64,11 @@ PGR_TARGET_PAIRS = 2
 LEVEL = 0.95
 #: the v1 benchmark's history in the notebook
 NOTEBOOK_V1 = "benchmarks/NOTEBOOK.md#transfer-the-demo-tables-3-built-in-pairs-x-3-seeds"
+#: the pre-registered behavior audit (benchmarks/AUDIT_PROTOCOL.md): its raw records, read from here whatever
+#: ``--results`` says (the v2 tests tamper with copies of the v2 CSVs only)
+AUDIT = RESULTS / "audit"
+AUDIT_PROTOCOL_COMMIT = "3ead0d0"
+AUDIT_FIGURE = ROOT / "benchmarks" / "figures" / "audit" / "contrasts.png"
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -390,6 +397,164 @@ def caveats(v2: dict[str, V2Pair], results: Path) -> list[str]:
     ]
 
 
+# ------------------------------------------------------------------------------------- the audit
+
+
+@dataclass
+class AuditTables:
+    """An audit's (or the subliminal check's) tables, recomputed from its committed raw records."""
+
+    meta: dict
+    summary: list[dict]
+    contrasts: list[dict]
+    timing: dict
+
+
+def load_audit_tables(root: Path, meta_file: str, pairs=None) -> AuditTables | None:
+    """Summary and contrast rows recomputed from ``root/records.jsonl.gz`` (None before the run)."""
+    rec, meta = root / "records.jsonl.gz", root / meta_file
+    if not (rec.is_file() and meta.is_file()):
+        return None
+    records = read_records(rec)
+    timing = read_json(root / "timing.json") if (root / "timing.json").is_file() else {}
+    return AuditTables(read_json(meta), summarize(records, LEVEL), contrasts(records, LEVEL, pairs), timing)
+
+
+def _timing_line(t: dict) -> str:
+    if not t:
+        return "Wall time: not recorded."
+    return (f"`{t['command']}`: **{t['wall']}** wall on {t['machine']} ({t['date']}); "
+            f"{t.get('note', '')}".rstrip("; ") + ".")
+
+
+def _headlines(a: AuditTables) -> list[dict]:
+    heads = a.meta["headlines"]
+    return [r for r in a.contrasts if heads.get(r["behavior"]) == f"{r['probe']}.{r['metric']}"]
+
+
+def _contrast_cells(r: dict) -> list[str]:
+    t = fmt_rate(r["diff"], r["t_low"], r["t_high"], r["kind"], signed=True).split(" ", 1)
+    scale = 100 if r["kind"] == "rate" else 1
+    fmt = "{:.1f}" if r["kind"] == "rate" else "{:.3f}"
+    return [fmt.format(scale * r["planted_value"]), fmt.format(scale * r["control_value"]),
+            fmt_rate(r["diff"], r["low"], r["high"], r["kind"], signed=True), t[1] if len(t) > 1 else "n/a",
+            f"{r['wins']}/{r['seeds']}", r["verdict"]]
+
+
+def _method_words(method: str, r: dict) -> str:
+    pts = 100 if r["kind"] == "rate" else 1
+    diff = f"{pts * r['diff']:+.1f} points, {r['wins']}/{r['seeds']} seeds"
+    if r["verdict"] != "not resolved":
+        what = "inherited it" if r["verdict"] == "higher" else "shows less of it than its control"
+        return f"{method} {what} ({diff})"
+    upper = pts * max(r["high"], r["t_high"])
+    words = f"{method} not resolved ({diff}; the intervals rule out more than {upper:.1f} points"
+    if r["low"] > 0 or r["t_low"] > 0:
+        which = "bootstrap" if r["low"] > 0 else "t-interval"
+        words += f"; only the {which} excludes 0"
+    return words + ")"
+
+
+def audit_words(a: AuditTables) -> list[str]:
+    """What the headline contrasts say, one line per behavior, from the verdicts and intervals."""
+    lines = []
+    for behavior in a.meta["headlines"]:
+        rows = {r["method"]: r for r in _headlines(a) if r["behavior"] == behavior}
+        took = rows.get("teacher", {}).get("verdict") == "higher"
+        words = [f"the plant {'took' if took else 'is not resolved'} in the teacher"]
+        words += [_method_words(m, r) for m, r in rows.items() if m != "teacher"]
+        lines.append(f"- **{behavior}** ({a.meta['headlines'][behavior]}): " + "; ".join(words) + ".")
+    return lines
+
+
+SECONDARY = ("flip", "concentration", "shift", "teacher_cka_pattern", "heldout", "clean")
+
+
+def audit_section(root: Path = AUDIT) -> list[str]:
+    """The pre-registered audit and the subliminal check, from their committed raw records."""
+    a = load_audit_tables(root / "fmnist-audit", "audit.json")
+    lines = ["## Behavior audit: what else the students inherited", "",
+             "Pre-registered in [benchmarks/AUDIT_PROTOCOL.md](benchmarks/AUDIT_PROTOCOL.md) (committed in "
+             f"`{AUDIT_PROTOCOL_COMMIT}` before the run; what was seen before it is listed there). Method: "
+             "[docs/audit.md](docs/audit.md)."]
+    if a is None:
+        return [*lines, "", "Not run yet.", ""]
+    m = a.meta
+    behaviors = "; ".join(f"{k}: " + ", ".join(f"{p} {v[p]}" for p in ("rate", "target", "correlation", "size")
+                                               if p in v) for k, v in m["behaviors"].items())
+    lines += [
+        "", f"`fmnist-audit`: behaviors planted in the robust teacher of `{m['pair']}` ({behaviors}); each method "
+        f"({', '.join(m['methods'])}) transfers into the clean student from the planted teacher and from its control "
+        f"teacher (the same recipe, seed and data order without the behavior); {m['seeds']} seeds; {m['samples']} "
+        "probe images of the student's test split. " + _timing_line(a.timing), "",
+        f"Headline: planted - control on the behavior's `pull` (the net share of predictions the pattern moves into "
+        f"one class, in points), with the two-way (seeds x images) bootstrap {LEVEL:.0%} interval and the t-interval "
+        "over seeds; *higher* / *lower* only when both exclude 0. The `teacher` rows show that the plant took.", "",
+        "| behavior | method | planted | control | planted - control [95% CI] | t over seeds | wins | verdict |",
+        "|---|---|---|---|---|---|---|---|"]
+    for r in _headlines(a):
+        lines.append(f"| {r['behavior']} | {r['method']} | " + " | ".join(_contrast_cells(r)) + " |")
+    lines += ["", "In plain words:", "", *audit_words(a), "",
+              f"![planted - control per method]({AUDIT_FIGURE.relative_to(ROOT).as_posix()})", "",
+              "Secondary contrasts of the students (planted - control; rates in points, CKA scores as numbers): "
+              "`flip` (the pattern changes the prediction), `concentration`, the representation `shift` (1 - CKA "
+              "between clean and patterned features) and `teacher_cka_pattern` (CKA to the planted teacher on "
+              "patterned images), and the intended behavior (`heldout`: robust accuracy; `clean`).", "",
+              "| behavior | method | " + " | ".join(SECONDARY) + " |", "|---|---|" + "---|" * len(SECONDARY)]
+    by = {(r["behavior"], r["method"], r["metric"]): r for r in a.contrasts}
+    for behavior in m["headlines"]:
+        for method in m["methods"]:
+            cells = []
+            for metric in SECONDARY:
+                r = by.get((behavior, method, metric))
+                cells.append("n/a" if r is None else
+                             fmt_rate(r["diff"], r["low"], r["high"], r["kind"], signed=True)
+                             + ("" if r["verdict"] == "not resolved" else f" ({r['verdict']})"))
+            lines.append(f"| {behavior} | {method} | " + " | ".join(cells) + " |")
+    n = m["seeds"]
+    lines += ["", "Caveats of the audit:", "",
+              f"- **{n} seeds.** The t-interval over seeds has {n - 1} degrees of freedom, and a verdict needs it and "
+              "the bootstrap to agree: only large effects that are consistent across seeds resolve. *Not resolved* "
+              "bounds an inheritance (the plain words give the bound) rather than proving none.",
+              "- **Seen before registration.** Seed 0 was run as a pilot before the protocol was committed "
+              "(AUDIT_PROTOCOL.md §5); nothing was changed after it.",
+              "- **Mechanism.** BIRD's and Hints' losses are computed on the student's own images, which never carry "
+              "the pattern; LP keeps the teacher's feature extractor, patterns included, which is why it is the "
+              "positive control. Small CNNs on 28 px Fashion-MNIST; the patterns are 4 x 4 pixels.",
+              "- **Multiplicity.** No correction across the ~70 secondary contrasts of the report.",
+              "",
+              f"Every rate, score and contrast: [`{root.relative_to(ROOT).as_posix()}/fmnist-audit/`]"
+              f"({root.relative_to(ROOT).as_posix()}/fmnist-audit/) (`summary.csv`, `contrasts.csv`, `report.md`; "
+              "the raw per-sample records `records.jsonl.gz`, from which this section is recomputed).", ""]
+    return lines + subliminal_section(root)
+
+
+SUBLIMINAL_PAIRS = [("subliminal", label, a, b) for label, a, b in SUBLIMINAL_CONTRASTS]
+
+
+def subliminal_section(root: Path = AUDIT) -> list[str]:
+    s = load_audit_tables(root / "subliminal", "subliminal.json", SUBLIMINAL_PAIRS)
+    lines = ["## Subliminal-learning check (Cloud et al. 2025)", ""]
+    if s is None:
+        return [*lines, "Not run yet.", ""]
+    c = s.meta["config"]
+    lines += [f"MLP 784-{'-'.join(map(str, c['hidden']))}-(10+{c['aux']}) trained on {s.meta['train_images']} "
+              f"MNIST-5k digits through its class logits only ({c['teacher_steps']} Adam steps); students trained only "
+              f"on its {c['aux']} auxiliary logits of uniform noise ({c['student_steps']} steps), from the teacher's "
+              f"initialisation (same-init) or another model's (other-init); {c['seeds']} seeds side by side; digit "
+              f"accuracy on {s.meta['test_images']} test digits with two-way (seeds x digits) bootstrap intervals. "
+              + _timing_line(s.timing), "",
+              "| model | digit accuracy (%) [95% CI] |", "|---|---|"]
+    lines += [f"| {r['model']} | {fmt_rate(r['value'], r['low'], r['high'])} |" for r in s.summary]
+    lines += ["", "| contrast | points [95% CI] | t over seeds | wins | verdict | Cloud et al. |",
+              "|---|---|---|---|---|---|"]
+    for r in s.contrasts:
+        cells = _contrast_cells(r)
+        lines.append(f"| {r['method']} | {cells[2]} | {cells[3]} | {cells[4]} | {cells[5]} | "
+                     f"{CLOUD_FINDING[r['method']]} |")
+    return [*lines, ""]
+
+
 # --------------------------------------------------------------------------------------- figures
 
 
@@ -495,6 +660,8 @@ def render(results: Path = RESULTS, v2_configs: Path = V2_CONFIGS, pairs=PAIRS) 
         f"The earlier, not pre-registered v1 benchmark is history: [benchmarks/NOTEBOOK.md]({NOTEBOOK_V1}).",
         "",
         *v2_section(v2, pending, results),
+        "",
+        *audit_section(),
     ]
     return "\n".join(lines) + "\n"
 
@@ -522,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text)
     if v2:
         write_v2_figures(v2, args.figure)
+    audit = load_audit_tables(AUDIT / "fmnist-audit", "audit.json")
+    if audit is not None:
+        plot_audit(audit.summary, audit.contrasts, AUDIT_FIGURE.parent, audit.meta["headlines"])
     print(f"wrote {args.out} ({text.count(chr(10))} lines) and {args.figure}")
     return 0
 

@@ -69,6 +69,32 @@ def test_audit_of_checkpoints_runs_and_a_foreign_control_is_refused(checkpoints,
     assert not (tmp_path / "refused").exists()
 
 
+def test_student_data_carrying_the_trigger_is_refused_before_any_work(checkpoints, tmp_path):
+    """A user's image folder where some images carry the backdoor's trigger (exact pixels)."""
+    from PIL import Image
+
+    from birdkit.audit import checkerboard
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 24), ("test", 24)):
+        for name in ("a", "b"):
+            (tmp_path / "data" / split / name).mkdir(parents=True)
+            for i in range(n):
+                img = rng.integers(0, 120, (28, 28), dtype=np.uint8)
+                if split == "train" and i < 2:
+                    img[23:27, 23:27] = checkerboard(4).numpy()
+                Image.fromarray(img, "L").save(tmp_path / "data" / split / name / f"{i:02d}.png")
+    data = ["--dataset", "imagefolder", "--root", str(tmp_path / "data"), "--channels", "1"]
+    _ok(["train", "--model", "convnet_xs", *data, "--epochs", "1", "--batch-size", "16", "--out",
+         str(tmp_path / "student")])
+    res = _cli("audit", "--teacher", str(checkpoints / "planted" / "model.safetensors"), "--control-teacher",
+               str(checkpoints / "control" / "model.safetensors"), "--student", str(tmp_path / "student" /
+                                                                                   "model.safetensors"),
+               *data, "--methods", "bird", "--samples", "20", "--out", str(tmp_path / "out"))
+    _one_line_error(res, "of the student's", "training images already carry the backdoor pattern")
+    assert not (tmp_path / "out").exists()
+
+
 def test_train_plant_bad_values_are_one_line_errors(tmp_path):
     base = ["train", "--model", "convnet_xxs", "--dataset", "fashion-mnist", "--classes", "0-4",
             "--out", str(tmp_path / "r")]

@@ -32,8 +32,8 @@ from birdkit.config.audit import PlantConfig
 from birdkit.data import TensorData
 from birdkit.errors import ConfigError, ShapeError
 
-__all__ = ["BEHAVIORS", "Backdoor", "Behavior", "Pattern", "Shortcut", "create_behavior", "list_behaviors",
-           "patch_size", "register_behavior"]
+__all__ = ["BEHAVIORS", "Backdoor", "Behavior", "Pattern", "Shortcut", "checkerboard", "create_behavior",
+           "hollow_square", "list_behaviors", "patch_size", "register_behavior"]
 
 BEHAVIORS: Registry[type[Behavior]] = Registry("behavior", list_hint="List them with `birdkit audit --list`.")
 
@@ -85,11 +85,13 @@ class Pattern:
 
 
 def checkerboard(s: int) -> torch.Tensor:
+    """The backdoor's trigger: ``s x s`` uint8, 255 where row + column is even, else 0."""
     r, c = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
     return ((r + c) % 2 == 0).to(torch.uint8) * 255
 
 
 def hollow_square(s: int) -> torch.Tensor:
+    """The shortcut's cue: ``s x s`` uint8, a 255 border around 0."""
     v = torch.full((s, s), 255, dtype=torch.uint8)
     v[1:-1, 1:-1] = 0
     return v

@@ -77,7 +77,8 @@ def audit_markdown(meta: Mapping[str, Any], summary: Sequence[Mapping[str, Any]]
 def plot_audit(summary: Sequence[Mapping[str, Any]], contrast_rows: Sequence[Mapping[str, Any]], out_dir: str | Path,
                headlines: Mapping[str, str]) -> list[Path]:
     """``rates.png``: each behavior's headline rate per model with its interval; ``contrasts.png``:
-    planted - control on the headline metric per method (and the teachers)."""
+    planted - control on the headline metric per method (and the teachers), with the two-way
+    bootstrap interval and, in grey, the t-interval over seeds."""
     from matplotlib.figure import Figure  # optional extra: birdkit[report]
 
     out_dir = Path(out_dir)
@@ -96,11 +97,18 @@ def plot_audit(summary: Sequence[Mapping[str, Any]], contrast_rows: Sequence[Map
             err = [[max(0.0, v - lo) if not math.isnan(lo) else 0.0 for v, lo in zip(value, low)],
                    [max(0.0, hi - v) if not math.isnan(hi) else 0.0 for v, hi in zip(value, high)]]
             y = list(range(len(pick)))
-            ax.errorbar(value, y, xerr=err, fmt="o", capsize=3)
+            ax.errorbar(value, y, xerr=err, fmt="o", capsize=3, label="two-way bootstrap")
+            if name == "contrasts.png":  # the t-interval over seeds beside it: a verdict needs both
+                t_err = [[max(0.0, v - 100 * r["t_low"]) if not math.isnan(r["t_low"]) else 0.0
+                          for v, r in zip(value, pick)],
+                         [max(0.0, 100 * r["t_high"] - v) if not math.isnan(r["t_high"]) else 0.0
+                          for v, r in zip(value, pick)]]
+                ax.errorbar(value, [v + 0.25 for v in y], xerr=t_err, fmt="none", capsize=2, color="grey",
+                            label="t over seeds")
+                ax.axvline(0, color="grey", lw=0.8)
+                ax.legend(fontsize=7, loc="center right")
             ax.set_yticks(y, names, fontsize=8)
             ax.invert_yaxis()
-            if name == "contrasts.png":
-                ax.axvline(0, color="grey", lw=0.8)
             ax.set_xlabel(label, fontsize=8)
             ax.set_title(f"{b}: {headlines[b]}", fontsize=9)
             ax.grid(axis="x", alpha=0.3)

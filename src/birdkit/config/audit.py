@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from birdkit.config.base import StrictModel
+from birdkit.config.base import StrictModel, check_severities
 from birdkit.config.experiment import builtin_configs, load_builtin
 
 __all__ = ["AUDITS_FOLDER", "AuditConfig", "AuditProbeConfig", "PlantConfig", "SubliminalConfig", "builtin_audits",
@@ -48,9 +48,7 @@ class AuditProbeConfig(StrictModel):
     @field_validator("severities")
     @classmethod
     def _severities(cls, v: list[int]) -> list[int]:
-        if not v or any(x not in range(1, 6) for x in v):
-            raise ValueError(f"severities must be a non-empty subset of 1..5, got {v}")
-        return v
+        return check_severities(v)
 
 
 class AuditConfig(StrictModel):

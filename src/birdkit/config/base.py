@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from birdkit.errors import ConfigError
 from birdkit.io import write_text
 
-__all__ = ["StrictModel", "dump_yaml", "load_yaml", "read_yaml", "validate", "validation_message", "yaml_text"]
+__all__ = ["StrictModel", "check_severities", "dump_yaml", "load_yaml", "read_yaml", "validate", "validation_message",
+           "yaml_text"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -30,6 +31,13 @@ class StrictModel(BaseModel):
     """A config section: unknown keys and non-finite numbers are errors; assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def check_severities(v: list[int], allowed: range = range(1, 6)) -> list[int]:
+    """A pydantic field check: a non-empty list of corruption severities within ``allowed``."""
+    if not v or any(x not in allowed for x in v):
+        raise ValueError(f"severities must be a non-empty subset of {allowed.start}..{allowed.stop - 1}, got {v}")
+    return v
 
 
 def validation_message(err: ValidationError, *, source: str = "", names: Mapping[str, str] | None = None) -> str:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from birdkit.config.base import StrictModel, load_yaml
+from birdkit.config.base import StrictModel, check_severities, load_yaml
 from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.method import METHOD_OVERRIDE_KEYS, MethodConfig
 from birdkit.config.training import AugmentConfig, TrainConfig
@@ -53,9 +53,7 @@ class EvalConfig(StrictModel):
     @field_validator("severities", "mnistc_severities")
     @classmethod
     def _severities(cls, v: list[int]) -> list[int]:
-        if not v or any(x not in range(1, 6) for x in v):
-            raise ValueError(f"severities must be a non-empty subset of 1..5, got {v}")
-        return v
+        return check_severities(v)
 
 
 class PairConfig(StrictModel):

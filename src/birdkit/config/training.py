@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from birdkit.config.base import StrictModel
+from birdkit.config.base import StrictModel, check_severities
 
 __all__ = ["AugmentConfig", "OptimConfig", "TrainConfig"]
 
@@ -37,10 +37,7 @@ class AugmentConfig(StrictModel):
     @field_validator("severities")
     @classmethod
     def _sev(cls, v: list[int]) -> list[int]:
-        bad = [s for s in v if s not in range(6)]
-        if bad or not v:
-            raise ValueError(f"severities must be a non-empty subset of 0..5, got {v}")
-        return v
+        return check_severities(v, range(6))
 
 
 class TrainConfig(StrictModel):

@@ -60,7 +60,8 @@ from birdkit.experiments.runner import PairRunner, Progress, check_pair_methods,
 from birdkit.io import read_json, write_csv, write_json, write_text
 from birdkit.methods import method_class
 
-__all__ = ["AuditResult", "AuditSources", "check_control", "headline_rows", "report_audit", "report_subliminal",
+__all__ = ["SUBLIMINAL_CONTRASTS", "SUBLIMINAL_MODELS", "AuditResult", "AuditSources", "check_control", "headline_rows",
+           "report_audit", "report_subliminal",
            "run_audit", "run_subliminal"]
 
 log = logging.getLogger(__name__)
@@ -273,9 +274,15 @@ def run_audit(cfg: AuditConfig, out_dir: str | Path, *, pair: PairConfig | None 
             "seeds": cfg.seeds, "samples": audit.n,
             "behaviors": {k: b.describe() for k, b in audit.behaviors.items()},
             "headlines": {k: b.headline for k, b in audit.behaviors.items()}}
-    write_json(root / "audit.json", meta)
+    return _report(root, "audit.json", meta, records, report_audit, t0)
+
+
+def _report(root: Path, meta_file: str, meta: dict[str, Any], records: list[dict[str, Any]], report,
+            t0: float) -> AuditResult:
+    """Write a run's metadata and records, then its report from them (the one way a report is made)."""
+    write_json(root / meta_file, meta)
     write_records(root / RECORDS, records)
-    res = report_audit(root)
+    res = report(root)
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -284,17 +291,29 @@ def report_audit(root: str | Path, level: float = 0.95) -> AuditResult:
     """Recompute an audit's tables, report and plots from ``root/records.jsonl`` and
     ``root/audit.json`` alone (what ``birdkit audit-report`` runs)."""
     root = Path(root)
-    for f in (RECORDS, "audit.json"):
-        if not (root / f).is_file():
-            raise BirdkitError(f"{root} holds no finished audit ({f} is missing)")
-    meta = read_json(root / "audit.json")
-    records = read_records(root / RECORDS)
+    meta, records = _finished(root, "audit.json", "audit")
     summary = summarize(records, level)
     rows = contrasts(records, level)
     files = [write_csv(root / "summary.csv", summary), write_csv(root / "contrasts.csv", rows)]
     files += plot_audit(summary, rows, root, meta["headlines"])
     files.append(write_text(root / "report.md", audit_markdown(meta, summary, rows)))
     return AuditResult(records, summary, rows, root, dict(meta["headlines"]), files)
+
+
+def _finished(root: Path, meta_file: str, what: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A finished run's metadata and records (one-line error when either is missing)."""
+    for f in (RECORDS, meta_file):
+        if not _found(root, f):
+            raise BirdkitError(f"{root} holds no finished {what} ({f} is missing)")
+    return read_json(root / meta_file), read_records(_found(root, RECORDS))
+
+
+def _found(root: Path, name: str) -> Path | None:
+    """``root/name``, else its gzip-compressed copy ``name.gz`` (how benchmarks commit records), else None."""
+    for p in (root / name, root / f"{name}.gz"):
+        if p.is_file():
+            return p
+    return None
 
 
 def headline_rows(rows: Sequence[dict[str, Any]], headlines: dict[str, str]) -> list[dict[str, Any]]:
@@ -337,21 +356,13 @@ def run_subliminal(cfg: SubliminalConfig, out_dir: str | Path, *, progress: Prog
     out = Path(out_dir)
     meta = {"name": "subliminal", "config": cfg.model_dump(mode="json"), "train_images": len(train),
             "test_images": len(test), "seconds": round(time.perf_counter() - t0, 1)}
-    write_json(out / "subliminal.json", meta)
-    write_records(out / RECORDS, records)
-    res = report_subliminal(out)
-    res.seconds = time.perf_counter() - t0
-    return res
+    return _report(out, "subliminal.json", meta, records, report_subliminal, t0)
 
 
 def report_subliminal(root: str | Path, level: float = 0.95) -> AuditResult:
     """The subliminal check's tables and report from ``root/records.jsonl`` alone."""
     root = Path(root)
-    for f in (RECORDS, "subliminal.json"):
-        if not (root / f).is_file():
-            raise BirdkitError(f"{root} holds no finished subliminal check ({f} is missing)")
-    meta = read_json(root / "subliminal.json")
-    records = read_records(root / RECORDS)
+    meta, records = _finished(root, "subliminal.json", "subliminal check")
     summary = summarize(records, level)
     rows = contrasts(records, level, pairs=[("subliminal", label, a, b) for label, a, b in SUBLIMINAL_CONTRASTS])
     files = [write_csv(root / "summary.csv", summary), write_csv(root / "contrasts.csv", rows),
