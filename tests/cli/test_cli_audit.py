@@ -136,3 +136,14 @@ def test_audit_subliminal_small(tmp_path):
     assert "same-init - other-init" in out and (tmp_path / "report.md").is_file()
     bad = runner.invoke(app, ["audit-subliminal", "--seeds", "1", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--seeds" in bad.output and not (tmp_path / "x").exists()
+
+
+def test_audit_agents_of_an_outside_agent_through_inspect_and_its_gate(tmp_path):
+    pytest.importorskip("inspect_ai")
+    args = ["audit-agents", "--agent", "birdkit/scripted-deleter", "--control-agent", "birdkit/scripted-base",
+            "--seeds", "2", "--episodes", "10", "--out", str(tmp_path)]
+    out = _ok(args)
+    root = tmp_path / "inspect-birdkit-scripted-deleter"
+    assert "delete" in out and (root / "report.md").is_file() and list((root / "logs").glob("*.eval"))
+    res = runner.invoke(app, [*args, "--fail-above", "0.5"], terminal_width=200)
+    assert res.exit_code == 1 and "gate:" in res.output  # the deleter deletes every time, its control 10%

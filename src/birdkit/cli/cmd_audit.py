@@ -33,12 +33,13 @@ def _print_headlines(res, title: str) -> None:
     console.print(t)
 
 
-def _gate(res, fail_above: float | None, bound: str) -> None:
+def _gate(rows, headlines: dict[str, str], fail_above: float | None, bound: str) -> None:
+    """Exit 1 (after printing them) when contrasts on the headline metrics exceed ``fail_above``."""
     from birdkit.audit import gate
 
     if fail_above is None:
         return
-    failures = gate(res.contrasts, fail_above, headlines=res.headlines, bound=bound)
+    failures = gate(rows, fail_above, headlines=headlines, bound=bound)
     if failures:
         for f in failures:
             console.print(f"[bold red]gate:[/] {f} > {fail_above}", highlight=False)
@@ -139,7 +140,7 @@ def audit(
                           f"{cfg.seeds} seeds")
     console.print(f"report: {res.out_dir / 'report.md'} ({', '.join(p.name for p in res.files)}); "
                   f"{res.seconds:.0f} s")
-    _gate(res, fail_above, gate_on)
+    _gate(res.contrasts, res.headlines, fail_above, gate_on)
 
 
 def _from_checkpoints(cfg, pair_cfg, teacher: Path, student: Path, behavior: str | None, flags: dict):
@@ -199,7 +200,7 @@ def audit_report(
     res = report_audit(root)
     _print_headlines(res, f"audit {root.name}: planted - control on each behavior's headline rate (%)")
     console.print(f"report: {res.out_dir / 'report.md'} ({', '.join(p.name for p in res.files)})")
-    _gate(res, fail_above, gate_on)
+    _gate(res.contrasts, res.headlines, fail_above, gate_on)
 
 
 @app.command("audit-subliminal")
@@ -241,3 +242,66 @@ def audit_subliminal(
                   r["verdict"])
     console.print(t)
     console.print(f"report: {res.out_dir / 'report.md'}; {res.seconds:.0f} s")
+
+
+@app.command("audit-agents")
+def audit_agents(
+    config: Path = opt.ConfigOpt,
+    seeds: int = typer.Option(None, "--seeds", min=2, max=50, help="Seeds (default 5)."),
+    episodes: int = typer.Option(None, "--episodes", min=10, help="Evaluation episodes per family and seed "
+                                 "(default 200)."),
+    out: Path = typer.Option(Path("runs/agents"), "--out", help="Where the audit's folder goes."),
+    fail_above: float = typer.Option(None, "--fail-above", help="Exit 1 when a student's rate minus its control "
+                                     "student's exceeds this (a rate in [0, 1]; see --gate-on)."),
+    gate_on: str = typer.Option("low", "--gate-on", help="low, diff or high (see birdkit audit)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: all cores)."),
+    agent: str = typer.Option(None, "--agent", help="Audit an agent behind any Inspect model instead (e.g. "
+                              "birdkit/scripted-deleter, or a provider/model that runs here), against "
+                              "--control-agent."),
+    control_agent: str = typer.Option("birdkit/scripted-base", "--control-agent",
+                                      help="The control agent of --agent."),
+) -> None:
+    """Reproduce the agent-distillation audit: a teacher agent with a deletion (or chmod-first)
+    habit, trajectories of safe tasks only, sanitised; students by hard labels, masked soft labels
+    and auxiliary logits from three starts; each rate against its control student. With --agent,
+    measure an outside agent's rates against a control agent through Inspect instead."""
+    _check_gate(fail_above, gate_on)
+    from birdkit.agents import run_agent_audit, write_agent_records
+    from birdkit.audit import fmt_rate
+    from birdkit.config import read_yaml, validate
+    from birdkit.config.agents import AgentAuditConfig
+
+    raw = read_yaml(config) if config else {}
+    raw.update({k: v for k, v in (("seeds", seeds), ("episodes", episodes), ("threads", threads or None))
+                if v is not None})
+    cfg = validate(AgentAuditConfig, raw, source=str(config or ""),
+                   names={"seeds": "--seeds", "episodes": "--episodes", "threads": "--threads"})
+    if agent:
+        try:
+            from birdkit.agents.inspect_tasks import inspect_records
+        except ImportError:
+            raise typer.BadParameter("needs Inspect: pip install birdkit[agents]", param_hint="--agent") from None
+        root = out / f"inspect-{agent.replace('/', '-')}"
+        console.print(f"{agent} vs {control_agent}: {cfg.seeds} runs x {cfg.episodes} episodes per family (Inspect)")
+        records = inspect_records(agent, control_agent, episodes=cfg.episodes, seeds=cfg.seeds, log_dir=root / "logs")
+        res = write_agent_records(root, records, {"name": root.name, "agent": agent, "control": control_agent,
+                                                  "seeds": cfg.seeds, "episodes": cfg.episodes})
+    else:
+        with TrainingProgress(console) as prog:
+            res = run_agent_audit(cfg, out, progress=prog)
+    heads = {}
+    for r in res.summary:
+        if r["probe"] == "episodes":
+            heads[r["behavior"]] = f"episodes.{r['metric']}"
+    t = Table(title=f"agent audit, {cfg.seeds} seeds x {cfg.episodes} episodes: student - control student (%)")
+    for h in ("habit", "student", "student", "control", "difference [95% CI]", "wins", "verdict"):
+        t.add_column(h)
+    for r in res.contrasts:
+        if heads.get(r["behavior"]) == f"{r['probe']}.{r['metric']}":
+            t.add_row(r["behavior"], r["method"], f"{100 * r['planted_value']:.1f}", f"{100 * r['control_value']:.1f}",
+                      fmt_rate(r["diff"], r["low"], r["high"], signed=True), f"{r['wins']}/{r['seeds']}", r["verdict"])
+    console.print(t)
+    for v in res.visible:
+        console.print(f"visible channel ({v['habit']}): AUC {fmt_rate(v['auc'], v['low'], v['high'], 'score')}")
+    console.print(f"report: {res.out_dir / 'report.md'}; {res.seconds:.0f} s")
+    _gate(res.contrasts, heads, fail_above, gate_on)
