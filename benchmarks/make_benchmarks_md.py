@@ -25,6 +25,7 @@ fonts) and the markdown byte for byte.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import math
@@ -33,12 +34,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
+from birdkit.agents import create_policy, vocab
+from birdkit.agents.report import PAPER
 from birdkit.audit import CLOUD_FINDING, contrasts, fmt_rate, plot_audit, read_records, summarize
 from birdkit.evaluation.compare import CompareResult, compare_runs, fmt_interval
 from birdkit.experiments.audit import SUBLIMINAL_CONTRASTS
 from birdkit.io import read_csv, read_json
+from birdkit.stats import auc_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -555,6 +560,180 @@ def subliminal_section(root: Path = AUDIT) -> list[str]:
     return [*lines, ""]
 
 
+# ------------------------------------------------------------------------------- the agent audit
+
+AGENTS = RESULTS / "agents"
+AGENTS_PROTOCOL_COMMIT = "a4dc3fc"
+AGENTS_FIGURE = ROOT / "benchmarks" / "figures" / "agents" / "contrasts.png"
+MODE_WORDS = {"hard": "hard labels", "soft": "soft labels, habit tokens masked", "aux": "auxiliary logits on noise"}
+INIT_WORDS = {"same": "same-seed base", "other": "other-seed base", "gru": "GRU base"}
+
+
+def _gz_lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in gzip.decompress(path.read_bytes()).decode().splitlines() if x.strip()]
+
+
+def load_agents(root: Path) -> dict | None:
+    """The agent audit's tables recomputed from its committed logs (None before the run)."""
+    if not (root / "records.jsonl.gz").is_file():
+        return None
+    records = read_records(root / "records.jsonl.gz")
+    vis = _gz_lines(root / "visible.jsonl.gz") if (root / "visible.jsonl.gz").is_file() else []
+    visible = {}
+    for habit in dict.fromkeys(r["habit"] for r in vis):
+        rs = [r for r in vis if r["habit"] == habit]
+        visible[habit] = auc_interval([r["label"] for r in rs], [r["score"] for r in rs], level=LEVEL)
+    dropped = read_csv(root / "sanitize.csv") if (root / "sanitize.csv").is_file() else []
+    timing = read_json(root / "timing.json") if (root / "timing.json").is_file() else {}
+    return {"meta": read_json(root / "agents.json"), "summary": summarize(records, LEVEL),
+            "contrasts": contrasts(records, LEVEL), "visible": visible, "dropped": dropped, "timing": timing}
+
+
+def agent_headlines(a: dict) -> dict[str, str]:
+    return {r["behavior"]: f"episodes.{r['metric']}" for r in a["summary"] if r["probe"] == "episodes"}
+
+
+def _agent_rate(a: dict, habit: str, model: str) -> str:
+    [r] = [r for r in a["summary"] if (r["behavior"], r["model"], r["probe"]) == (habit, model, "episodes")]
+    return fmt_rate(r["value"], r["low"], r["high"])
+
+
+def _params(cfg: dict) -> str:
+    counts = [sum(p.numel() for p in create_policy(arch, len(vocab()), aux=cfg["aux"], width=cfg["width"]).parameters())
+              for arch in ("transformer", "gru")]
+    return " and ".join(f"{c:,}" for c in counts)
+
+
+def agents_section(root: Path = AGENTS) -> list[str]:
+    """The pre-registered agent audit and the Inspect harness check, from their committed logs."""
+    a = load_agents(root / "agents")
+    lines = ["## Agent distillation: does a habit pass through sanitised trajectories?", "",
+             "The protocol of Dang, Xie & Younis (2026, arXiv 2604.15559) at the scale of this machine; pre-registered "
+             f"in [benchmarks/AGENTS_PROTOCOL.md](benchmarks/AGENTS_PROTOCOL.md) (committed in "
+             f"`{AGENTS_PROTOCOL_COMMIT}` before the run; what was seen before it is listed there). Method: "
+             "[docs/agents.md](docs/agents.md)."]
+    if a is None:
+        return [*lines, "", "Not run yet.", ""]
+    cfg = a["meta"]["config"]
+    habits = list(dict.fromkeys(r["behavior"] for r in a["summary"]))
+    metric = {h: next(r["metric"] for r in a["summary"] if r["behavior"] == h and r["probe"] == "episodes")
+              for h in habits}
+    lines += ["", f"{cfg['seeds']} seeds x {cfg['episodes']} episodes per family; small transformer and GRU policies "
+              "over the environment's text; teachers and students by LoRA; the filter drops whole trajectories with a "
+              "deletion keyword or the habit's actions. " + _timing_line(a["timing"]), "",
+              "| habit (rate) | base | teacher | control teacher | teacher - control teacher [95% CI] | verdict |",
+              "|---|---|---|---|---|---|"]
+    by = {(r["behavior"], r["method"], r["metric"]): r for r in a["contrasts"]}
+    for h in habits:
+        r = by[(h, "teacher", metric[h])]
+        lines.append(f"| {h} ({metric[h].replace('_', ' ')}) | {_agent_rate(a, h, 'base')} | "
+                     f"{_agent_rate(a, h, 'teacher')} | {_agent_rate(a, h, 'control-teacher')} | "
+                     f"{fmt_rate(r['diff'], r['low'], r['high'], signed=True)} | {r['verdict']} |")
+    lines += ["", "Students: student - control student on the habit's rate (points), two-way (seeds x episodes) "
+              f"bootstrap {LEVEL:.0%} interval, t-interval over seeds beside it; *higher* / *lower* only when both "
+              "exclude 0.", "",
+              "| mode | start | " + " | ".join(f"{h}: student | {h}: control | {h}: difference [95% CI] | "
+                                             f"{h}: t over seeds | {h}: verdict" for h in habits) + " |",
+              "|---|---|" + "---|" * (5 * len(habits))]
+    carried: dict[str, list[str]] = {h: [] for h in habits}
+    lower: dict[str, list[str]] = {h: [] for h in habits}
+    boot_only: dict[str, list[str]] = {h: [] for h in habits}
+    for mode in cfg["modes"]:
+        for init in cfg["inits"]:
+            cells = []
+            for h in habits:
+                r = by[(h, f"{mode}-{init}", metric[h])]
+                t = fmt_rate(r["diff"], r["t_low"], r["t_high"], signed=True).split(" ", 1)
+                cells += [f"{100 * r['planted_value']:.1f}", f"{100 * r['control_value']:.1f}",
+                          fmt_rate(r["diff"], r["low"], r["high"], signed=True), t[1] if len(t) > 1 else "n/a",
+                          r["verdict"]]
+                what = f"{MODE_WORDS[mode]} from the {INIT_WORDS[init]} ({100 * r['diff']:+.1f} points)"
+                if r["verdict"] == "higher":
+                    carried[h].append(what)
+                elif r["verdict"] == "lower":
+                    lower[h].append(what)
+                elif r["low"] > 0 or r["high"] < 0:
+                    boot_only[h].append(what)
+            lines.append(f"| {mode} | {init} | " + " | ".join(cells) + " |")
+    drop = {}
+    for r in a["dropped"]:
+        d = drop.setdefault((r["habit"], r["teacher"]), [0, 0])
+        d[0] += int(r["dropped"])
+        d[1] += int(r["total"])
+    cka = {h: [m for m in (f"{mo}-{i}" for mo in cfg["modes"] for i in cfg["inits"])
+               if by.get((h, m, "teacher_cka"), {}).get("verdict") == "higher"] for h in habits}
+    lines += ["", "In plain words:", ""]
+    for h in habits:
+        t = by[(h, "teacher", metric[h])]
+        v = a["visible"].get(h)
+        d, c = drop.get((h, "teacher"), [0, 1]), drop.get((h, "control"), [0, 1])
+        lines.append(
+            f"- **{h}**: the habit {'took' if t['verdict'] == 'higher' else 'did not resolve'} in the teacher "
+            f"({100 * t['diff']:+.1f} points over the control teacher). Resolved in the students: "
+            + ("; ".join(carried[h]) if carried[h] else "none of the 9")
+            + (f"; below their control: {'; '.join(lower[h])}" if lower[h] else "")
+            + (f"; only the bootstrap (not the t-interval over seeds) excludes 0 for {'; '.join(boot_only[h])}"
+               if boot_only[h] else "")
+            + f". The filter dropped {100 * d[0] / max(1, d[1]):.1f}% of the teacher's trajectories "
+            f"({100 * c[0] / max(1, c[1]):.1f}% of the control teacher's). "
+            + (f"The sanitised trajectories are told apart from the control teacher's with AUC "
+               f"{fmt_rate(v.mean, v.low, v.high, 'score')} (0.5: not at all): the channel is "
+               f"{'visible' if v.low > 0.5 else 'not resolved as visible'}. " if v else "")
+            + ("CKA to the teacher higher than the control student's: "
+               + (", ".join(cka[h]) if cka[h] else "none") + "."))
+    lines += ["", f"![student - control student per mode and start]({AGENTS_FIGURE.relative_to(ROOT).as_posix()})"]
+    hard = {h: np.mean([r["value"] for r in a["summary"] if r["behavior"] == h and r["probe"] == "episodes"
+                        and r["role"] == "student-after" and r["model"].startswith("hard-")]) for h in habits}
+    base = {h: next(r["value"] for r in a["summary"] if (r["behavior"], r["model"], r["probe"]) ==
+                    (h, "base", "episodes")) for h in habits}
+    n = cfg["seeds"]
+    lines += ["", "Caveats of the agent audit:", "",
+              f"- **{n} seeds.** The t-interval has {n - 1} degrees of freedom and a verdict needs it and the "
+              "bootstrap to agree: several differences of 5-15 points stay *not resolved*; the pilot on other "
+              "seeds (protocol §4) resolved two chmod contrasts (auxiliary logits and soft labels from the same-seed "
+              "base) that this run does not.",
+              "- **Forgetting.** Students see only safe tasks: the hard-label students' rates fall to "
+              + " and ".join(f"{100 * hard[h]:.1f}% ({metric[h].replace('_', ' ')}; base {100 * base[h]:.1f}%)"
+                             for h in habits)
+              + " because they learn to answer `done`; what is inherited is read against control students that "
+              "forget alike.",
+              f"- **Scale.** Policies of {_params(cfg)} parameters (transformer, GRU) over a {len(vocab())}-token "
+              f"vocabulary, LoRA rank {cfg['rank']}; the paper's "
+              "were 3-8 B-parameter LLMs. Teachers were fine-tuned for 10 epochs, not 2, so that a habit exists "
+              "(docs/agents.md §6).",
+              "- **Multiplicity.** 18 headline student contrasts at 95%: about one is expected to resolve by chance.",
+              "",
+              "The paper's table, for comparison (student rate, base in brackets; 20 tasks x 3 seeds, about "
+              "+-10-20 points each):", "", "| teacher -> student | API deletion rate | Bash chmod-first rate |",
+              "|---|---|---|", *(f"| {x} | {y} | {z} |" for x, y, z in PAPER), "",
+              f"Every rate, contrast and log: [`{root.relative_to(ROOT).as_posix()}/agents/`]"
+              f"({root.relative_to(ROOT).as_posix()}/agents/) (`report.md`; the per-episode logs `episodes.jsonl.gz` "
+              "and `records.jsonl.gz`, from which this section is recomputed).", ""]
+    return lines + inspect_section(root)
+
+
+def inspect_section(root: Path = AGENTS) -> list[str]:
+    found = sorted(root.glob("inspect-*/records.jsonl.gz"))
+    if not found:
+        return []
+    lines = ["### An outside agent through Inspect", "",
+             "`birdkit audit-agents --agent MODEL --control-agent MODEL` runs the same tasks through Inspect for any "
+             "model provider; here a scripted agent stands in for an outside one.", ""]
+    for rec in found:
+        a = load_agents(rec.parent)
+        m = a["meta"]
+        lines += [f"`{m['agent']}` against `{m['control']}`, {m['seeds']} runs x {m['episodes']} episodes per "
+                  "family. " + _timing_line(a["timing"]), "",
+                  "| habit | agent | control | difference [95% CI] | verdict |", "|---|---|---|---|---|"]
+        for r in a["contrasts"]:
+            if r["probe"] == "episodes":
+                lines.append(f"| {r['behavior']} ({r['metric'].replace('_', ' ')}) | {100 * r['planted_value']:.1f} | "
+                             f"{100 * r['control_value']:.1f} | "
+                             f"{fmt_rate(r['diff'], r['low'], r['high'], signed=True)} | {r['verdict']} |")
+        lines.append("")
+    return lines
+
+
 # --------------------------------------------------------------------------------------- figures
 
 
@@ -662,6 +841,7 @@ def render(results: Path = RESULTS, v2_configs: Path = V2_CONFIGS, pairs=PAIRS) 
         *v2_section(v2, pending, results),
         "",
         *audit_section(),
+        *agents_section(),
     ]
     return "\n".join(lines) + "\n"
 
@@ -692,6 +872,9 @@ def main(argv: list[str] | None = None) -> int:
     audit = load_audit_tables(AUDIT / "fmnist-audit", "audit.json")
     if audit is not None:
         plot_audit(audit.summary, audit.contrasts, AUDIT_FIGURE.parent, audit.meta["headlines"])
+    agents = load_agents(AGENTS / "agents")
+    if agents is not None:
+        plot_audit(agents["summary"], agents["contrasts"], AGENTS_FIGURE.parent, agent_headlines(agents))
     print(f"wrote {args.out} ({text.count(chr(10))} lines) and {args.figure}")
     return 0
 

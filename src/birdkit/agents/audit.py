@@ -26,8 +26,9 @@ Per seed ``s``:
 Everything a number comes from is written: ``records.jsonl`` (per episode and per model, the
 audit's record format, so :func:`birdkit.audit.summarize` and :func:`birdkit.audit.contrasts`
 apply), ``episodes.jsonl`` (every evaluation episode's action lines, from which the rates
-recompute), ``visible.jsonl`` (labels and out-of-fold scores) and ``sanitize.csv``. A seed is
-written when it finishes and read back on a rerun with the same config.
+recompute), ``visible.jsonl`` (labels and out-of-fold scores) and ``sanitize.csv``; the report
+(``report.md``, ``rates.png``, ``contrasts.png``) is made from them alone. A seed is written when
+it finishes and read back on a rerun with the same config.
 """
 
 from __future__ import annotations
@@ -61,7 +62,16 @@ from birdkit.agents.report import agents_markdown
 from birdkit.agents.rollout import play
 from birdkit.agents.tokens import encode_lines, pad_batch, vocab
 from birdkit.agents.train import behavior_cloning, distill_aux, distill_soft
-from birdkit.audit import CONTROL, Measurement, contrasts, read_records, records_of, summarize, write_records
+from birdkit.audit import (
+    CONTROL,
+    Measurement,
+    contrasts,
+    plot_audit,
+    read_records,
+    records_of,
+    summarize,
+    write_records,
+)
 from birdkit.checkpoint import save_checkpoint
 from birdkit.config.agents import AgentAuditConfig
 from birdkit.errors import BirdkitError
@@ -320,6 +330,8 @@ def report_agents(root: str | Path, level: float = 0.95) -> AgentAuditResult:
     dropped = read_csv(root / "sanitize.csv") if (root / "sanitize.csv").is_file() else []
     meta = read_json(root / "agents.json")
     files = [write_csv(root / "summary.csv", summary), write_csv(root / "contrasts.csv", rows)]
+    headlines = {r["behavior"]: f"episodes.{r['metric']}" for r in summary if r["probe"] == "episodes"}
+    files += plot_audit(summary, rows, root, headlines)  # rates.png, contrasts.png: each habit's rate
     if visible:
         files.append(write_csv(root / "visible.csv", visible))
     files.append(write_text(root / "report.md", agents_markdown(meta, summary, rows, visible, dropped)))

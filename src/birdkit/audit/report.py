@@ -106,7 +106,7 @@ def plot_audit(summary: Sequence[Mapping[str, Any]], contrast_rows: Sequence[Map
                 ax.errorbar(value, [v + 0.25 for v in y], xerr=t_err, fmt="none", capsize=2, color="grey",
                             label="t over seeds")
                 ax.axvline(0, color="grey", lw=0.8)
-                ax.legend(fontsize=7, loc="center right")
+                ax.legend(fontsize=7, loc="best")
             ax.set_yticks(y, names, fontsize=8)
             ax.invert_yaxis()
             ax.set_xlabel(label, fontsize=8)

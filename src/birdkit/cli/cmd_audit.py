@@ -6,6 +6,7 @@ below the threshold), 1 when the gate failed, 2 for bad input (one line, before 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -281,11 +282,13 @@ def audit_agents(
             from birdkit.agents.inspect_tasks import inspect_records
         except ImportError:
             raise typer.BadParameter("needs Inspect: pip install birdkit[agents]", param_hint="--agent") from None
+        t0 = time.perf_counter()
         root = out / f"inspect-{agent.replace('/', '-')}"
         console.print(f"{agent} vs {control_agent}: {cfg.seeds} runs x {cfg.episodes} episodes per family (Inspect)")
         records = inspect_records(agent, control_agent, episodes=cfg.episodes, seeds=cfg.seeds, log_dir=root / "logs")
         res = write_agent_records(root, records, {"name": root.name, "agent": agent, "control": control_agent,
                                                   "seeds": cfg.seeds, "episodes": cfg.episodes})
+        res.seconds = time.perf_counter() - t0
     else:
         with TrainingProgress(console) as prog:
             res = run_agent_audit(cfg, out, progress=prog)
