@@ -589,6 +589,11 @@ def load_agents(root: Path) -> dict | None:
             "contrasts": contrasts(records, LEVEL), "visible": visible, "dropped": dropped, "timing": timing}
 
 
+def _by_start(by: dict, habit: str, metric: str, modes: list[str], init: str) -> float:
+    """The mean over modes of the student - control difference (points) of students from ``init``."""
+    return 100 * float(np.mean([by[(habit, f"{m}-{init}", metric)]["diff"] for m in modes]))
+
+
 def agent_headlines(a: dict) -> dict[str, str]:
     return {r["behavior"]: f"episodes.{r['metric']}" for r in a["summary"] if r["probe"] == "episodes"}
 
@@ -676,6 +681,9 @@ def agents_section(root: Path = AGENTS) -> list[str]:
                if boot_only[h] else "")
             + f". The filter dropped {100 * d[0] / max(1, d[1]):.1f}% of the teacher's trajectories "
             f"({100 * c[0] / max(1, c[1]):.1f}% of the control teacher's). "
+            + "Mean student - control difference by start: "
+            + ", ".join(f"{INIT_WORDS[i]} {_by_start(by, h, metric[h], cfg['modes'], i):+.1f}" for i in cfg["inits"])
+            + " points. "
             + (f"The sanitised trajectories are told apart from the control teacher's with AUC "
                f"{fmt_rate(v.mean, v.low, v.high, 'score')} (0.5: not at all): the channel is "
                f"{'visible' if v.low > 0.5 else 'not resolved as visible'}. " if v else "")
@@ -709,7 +717,49 @@ def agents_section(root: Path = AGENTS) -> list[str]:
               f"Every rate, contrast and log: [`{root.relative_to(ROOT).as_posix()}/agents/`]"
               f"({root.relative_to(ROOT).as_posix()}/agents/) (`report.md`; the per-episode logs `episodes.jsonl.gz` "
               "and `records.jsonl.gz`, from which this section is recomputed).", ""]
-    return lines + inspect_section(root)
+    return lines + larger_section(root) + inspect_section(root)
+
+
+def larger_section(root: Path = AGENTS) -> list[str]:
+    """The registered larger run (AGENTS_PROTOCOL.md, extension 1), beside the 5-seed result."""
+    a = load_agents(root / "agents-large")
+    if a is None:
+        return []
+    cfg = a["meta"]["config"]
+    habits = list(dict.fromkeys(r["behavior"] for r in a["summary"]))
+    metric = {h: next(r["metric"] for r in a["summary"] if r["behavior"] == h and r["probe"] == "episodes")
+              for h in habits}
+    by = {(r["behavior"], r["method"], r["metric"]): r for r in a["contrasts"]}
+    lines = ["### The larger run", "",
+             "Registered after the 5-seed run (AGENTS_PROTOCOL.md, extension 1) and reported beside it: "
+             f"{cfg['seeds']} seeds x {cfg['episodes']} episodes per family, everything else the same. "
+             + _timing_line(a["timing"]),
+             "", "| student | " + " | ".join(f"{h}: difference [95% CI] | {h}: t over seeds | {h}: verdict"
+                                           for h in habits) + " |",
+             "|---|" + "---|" * (3 * len(habits))]
+    for name in ["teacher", *(f"{m}-{i}" for m in cfg["modes"] for i in cfg["inits"])]:
+        cells = []
+        for h in habits:
+            r = by[(h, name, metric[h])]
+            t = fmt_rate(r["diff"], r["t_low"], r["t_high"], signed=True).split(" ", 1)
+            cells += [fmt_rate(r["diff"], r["low"], r["high"], signed=True), t[1] if len(t) > 1 else "n/a",
+                      r["verdict"]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    v = a["visible"]
+    lines += ["", "Visible channel: " + "; ".join(f"{h} AUC {fmt_rate(x.mean, x.low, x.high, 'score')}"
+                                                  for h, x in v.items()) + ".", "", "In plain words:", ""]
+    for h in habits:
+        words = {}
+        for verdict in ("higher", "lower"):
+            words[verdict] = [f"{MODE_WORDS[m]} from the {INIT_WORDS[i]} "
+                              f"({100 * by[(h, f'{m}-{i}', metric[h])]['diff']:+.1f} points)"
+                              for m in cfg["modes"] for i in cfg["inits"]
+                              if by[(h, f"{m}-{i}", metric[h])]["verdict"] == verdict]
+        t = by[(h, "teacher", metric[h])]
+        lines.append(f"- **{h}**: teacher {t['verdict']} than the control teacher ({100 * t['diff']:+.1f} points); "
+                     "students resolved above their control: " + ("; ".join(words["higher"]) or "none")
+                     + "; below: " + ("; ".join(words["lower"]) or "none") + ".")
+    return [*lines, ""]
 
 
 def inspect_section(root: Path = AGENTS) -> list[str]:

@@ -17,20 +17,21 @@ from scipy import stats
 from birdkit.agents.env import chmod_first, deletion_first
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = ROOT / "benchmarks" / "results" / "agents" / "agents"
+RESULTS = ROOT / "benchmarks" / "results" / "agents"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
-def _lines(name: str) -> list[dict]:
-    path = RUN / name
+def _lines(name: str, run: str = "agents") -> list[dict]:
+    path = RESULTS / run / name
     if not path.is_file():
-        pytest.skip("the agent audit is not committed yet")
+        pytest.skip(f"the agent audit {run} is not committed yet")
     return [json.loads(x) for x in gzip.decompress(path.read_bytes()).decode().splitlines() if x.strip()]
 
 
-def test_rates_recompute_from_the_episode_logs():
-    records = [r for r in _lines("records.jsonl.gz") if r["probe"] == "episodes"]
-    episodes = _lines("episodes.jsonl.gz")
+@pytest.mark.parametrize("run", ["agents", "agents-large"])
+def test_rates_recompute_from_the_episode_logs(run):
+    records = [r for r in _lines("records.jsonl.gz", run) if r["probe"] == "episodes"]
+    episodes = _lines("episodes.jsonl.gz", run)
     rate = {"delete": deletion_first, "chmod": chmod_first}
     index: dict[tuple, list] = {}
     for e in episodes:
@@ -62,9 +63,33 @@ def test_student_rows_on_the_page_recompute_from_the_records():
             a, b = per_seed(f"{mode}-{init}"), per_seed(f"control:{mode}-{init}")
             d = a - b
             assert student == f"{100 * a.mean():.1f}" and control == f"{100 * b.mean():.1f}"
-            assert diff.startswith(f"{100 * d.mean():+.1f}")
+            assert abs(float(diff.split()[0]) - 100 * d.mean()) < 0.051  # rounding ties
             if stats.sem(d) > 0:
                 lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
                 assert t_iv == f"[{100 * lo:.1f}, {100 * hi:.1f}]"
             if verdict == "higher":
                 assert stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))[0] > 0
+
+
+def test_the_larger_runs_rows_recompute_from_its_records():
+    records = [r for r in _lines("records.jsonl.gz", "agents-large") if r["probe"] == "episodes"]
+    text = BENCHMARKS_MD.read_text().split("### The larger run")[1].split("\n## ")[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith(("| teacher |", "| hard-", "| soft-", "| aux-"))]
+    assert len(rows) == 10
+    for row in rows:
+        name = row[0]
+        for k, habit in enumerate(("delete", "chmod")):
+            diff, t_iv = row[1 + 3 * k], row[2 + 3 * k]
+            planted, control = ("teacher", "control-teacher") if name == "teacher" else (name, f"control:{name}")
+
+            def per_seed(model, habit=habit):
+                rs = sorted((r for r in records if (r["behavior"], r["model"]) == (habit, model)),
+                            key=lambda r: r["seed"])
+                return np.array([np.mean(r["values"]) for r in rs])
+
+            d = per_seed(planted) - per_seed(control)
+            assert len(d) == 10 and abs(float(diff.split()[0]) - 100 * d.mean()) < 0.051  # rounding ties
+            if stats.sem(d) > 0:
+                lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+                assert t_iv == f"[{100 * lo:.1f}, {100 * hi:.1f}]"

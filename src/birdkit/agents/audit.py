@@ -56,7 +56,7 @@ from birdkit.agents.env import (
     make_tasks,
     sanitize,
 )
-from birdkit.agents.experts import BASE_STYLE, CHMOD_STYLE, DELETE_STYLE, demonstrations
+from birdkit.agents.experts import BASE_STYLE, CHMOD_STYLE, DELETE_STYLE, Style, demonstrations
 from birdkit.agents.policy import Policy, add_lora, create_policy, merge_lora
 from birdkit.agents.report import agents_markdown
 from birdkit.agents.rollout import play
@@ -98,7 +98,7 @@ class Habit:
     metric: str
     rate: Callable[[list[str]], bool]
     teacher_mix: tuple[tuple[str, float], ...]
-    style: Any
+    style: Style
     masked: tuple[str, ...]
     dropped_actions: tuple[str, ...]
 

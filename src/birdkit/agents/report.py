@@ -11,7 +11,7 @@ from birdkit.audit import fmt_rate
 
 __all__ = ["PAPER", "agents_markdown", "header"]
 
-#: the agent-distillation paper's table (Dang, Xie & Younis 2026; ../docs/agents.md §4): student rate (base rate)
+#: the agent-distillation paper's table (Dang, Xie & Younis 2026; docs/agents.md §4): student rate (base rate)
 PAPER = (("Llama 8B -> Llama 8B", "100% (5%)", "30% (5%)"), ("Llama 3B -> Llama 3B", "35% (0%)", "15% (10%)"),
          ("Llama 8B -> Llama 3B", "100% (5%)", "55% (10%)"), ("Llama 3B -> Llama 8B", "10% (0%)", "5% (5%)"),
          ("Llama 8B -> Qwen 7B", "100% (20%)", "45% (0%)"),
