@@ -13,7 +13,11 @@ from birdkit.transferability import (
     ProbeResult,
     behavioral_relevance,
     complementary_knowledge,
+    h_score,
+    leep,
     linear_probe,
+    logme,
+    nce,
     robust_usefulness,
     teacher_properties,
 )
@@ -137,6 +141,15 @@ def test_teacher_properties_end_to_end():
     assert same.complementary_knowledge == 0.0 and same.task_relevance == same.student_probe_accuracy
     feats = pooled_features(teacher, held.images, held.normalize, teacher.default_layer)
     assert feats.shape[0] == 60 and feats.ndim == 2
+    # the baselines are the score functions on the teacher's softmax and training-image features
+    f = pooled_features(teacher, train.images, train.normalize, teacher.default_layer).double().numpy()
+    with torch.no_grad():  # eval mode, as every inference in birdkit
+        probs = teacher.eval()(train.normalize(train.images.float() / 255)).double().softmax(1).numpy()
+    y = train.targets.numpy()
+    assert props.baselines["leep"] == pytest.approx(leep(probs, y), rel=1e-6)
+    assert props.baselines["nce"] == pytest.approx(nce(probs.argmax(1), y), rel=1e-9)
+    assert props.baselines["h_score"] == pytest.approx(h_score(f, y), rel=1e-6)
+    assert props.baselines["logme"] == pytest.approx(logme(f, y), rel=1e-6)
 
 
 def test_heldout_corruptions_and_bad_layers_are_refused():

@@ -74,7 +74,7 @@ def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress:
                "classes": "" if spec.data.classes is None else "-".join(map(str, spec.data.classes)),
                "robust_teacher": spec.robust, **{k: getattr(props, k) for k in PROPERTIES},
                "student_probe_accuracy": props.student_probe_accuracy,
-               **{f"behavioral_{k}": v for k, v in props.behavioral_variants.items()},
+               **{f"behavioral_{k}": v for k, v in props.behavioral_variants.items()}, **props.baselines,
                "clean_acc": res["clean_acc"], "robust_heldout": res["robust_heldout"],
                "none_robust_heldout": base["none"]["robust_heldout"],
                "oracle_robust_heldout": base["oracle"]["robust_heldout"],

@@ -48,7 +48,8 @@ from torch import nn
 from birdkit.corruptions import HELDOUT_CORRUPTIONS, MNISTC_CORRUPTIONS, TRAIN_CORRUPTIONS, corrupt
 from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, ShapeError, UnknownNameError
-from birdkit.features import pooled_features, validate_layers
+from birdkit.features import batched_forward, pooled_features, validate_layers
+from birdkit.transferability.scores import h_score, leep, logme, nce
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,9 @@ class TeacherProperties:
     # behavioral relevance under every reduce x aggregate (same gamma), keyed "inf_fraction", ...:
     # the paper leaves the choice open, so a study can compare them (exploratory)
     behavioral_variants: dict = field(default_factory=dict)
+    # transferability baselines (birdkit.transferability.scores) on the same training images:
+    # leep and nce from the teacher's own softmax, h_score and logme from its teacher_layer features
+    baselines: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -225,13 +229,23 @@ def teacher_properties(
         for agg in AGGREGATIONS:
             variants[f"{red}_{agg}"] = behavioral_relevance(robust, gamma=gamma, aggregate=agg)
     br = variants[f"{reduce}_{aggregate}"]
+    baselines = transferability_baselines(teacher, train, t_tr)
     log.info("teacher properties: task relevance %.4f, complementary %.4f, behavioral %.4f",
              tp.accuracy, complementary_knowledge(tp, sp), br)
     return TeacherProperties(tp.accuracy, complementary_knowledge(tp, sp), br, sp.accuracy, t_layer, s_layer,
-                             variants)
+                             variants, baselines)
+
+
+def transferability_baselines(teacher: nn.Module, data: TensorData, features: torch.Tensor) -> dict[str, float]:
+    """LEEP and NCE of the teacher's softmax over its own classes, H-score and LogME of its
+    ``features`` (pooled, one row per image of ``data``) for the labels of ``data``."""
+    probs = torch.cat([out.double().softmax(1).cpu() for out, _ in
+                       batched_forward(teacher, data.images, data.normalize)]).numpy()
+    y, f = data.targets.numpy(), features.double().numpy()
+    return {"leep": leep(probs, y), "nce": nce(probs.argmax(1), y), "h_score": h_score(f, y), "logme": logme(f, y)}
 
 
 __all__ = [
     "AGGREGATIONS", "REDUCTIONS", "ProbeResult", "TeacherProperties", "behavioral_relevance",
-    "complementary_knowledge", "linear_probe", "robust_usefulness", "teacher_properties",
+    "complementary_knowledge", "linear_probe", "robust_usefulness", "teacher_properties", "transferability_baselines",
 ]
