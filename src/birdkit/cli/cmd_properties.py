@@ -109,3 +109,58 @@ def study(
                       f"{f['r2_loo']:.3f}")
         console.print(v)
     console.print(f"results: {out / cfg.name / f'seed{seed}' / 'study.csv'}")
+
+
+@app.command("study-fit")
+def study_fit(
+    rows_csv: Path = typer.Argument(..., help="A study's rows (study.csv, one row per teacher-student pair and seed)."),
+    target: str = typer.Option("robust_heldout", "--target", help="The outcome column (e.g. robust_heldout, "
+                               "pgr_heldout)."),
+    predictors: str = typer.Option("task_relevance,complementary_knowledge,behavioral_relevance", "--predictors",
+                                   help="Comma-separated predictor columns of the linear model."),
+    group: str = typer.Option("teacher", "--group", help="Column whose rows stay together in CV folds and bootstrap "
+                              "resamples ('' for none)."),
+    folds: int = typer.Option(5, "--folds", min=2),
+    out: Path = typer.Option(None, "--out", help="Folder for fit.json, ranks.csv and fit.png (default: next to "
+                             "the rows)."),
+) -> None:
+    """Fit the outcome on the teacher properties: R^2 (in sample, adjusted, grouped CV) with a
+    bootstrap interval, standardised coefficients, each predictor alone, and every predictor's
+    rank correlation with the outcome (the properties and the transferability baselines)."""
+    from birdkit.io import read_csv, write_csv
+    from birdkit.transferability import BASELINES, PROPERTIES, fit_rows, plot_fit, save_fit
+
+    if not rows_csv.is_file():
+        raise typer.BadParameter(f"{rows_csv} does not exist", param_hint="ROWS_CSV")
+    rows = read_csv(rows_csv)
+    if not rows:
+        raise typer.BadParameter(f"{rows_csv} has no rows", param_hint="ROWS_CSV")
+    preds = [p.strip() for p in predictors.split(",") if p.strip()]
+    ranked = [c for c in (*PROPERTIES, *BASELINES, *preds) if c in rows[0]]
+    fit = fit_rows(rows, target=target, predictors=preds, group=group or None, folds=folds,
+                   rank_predictors=list(dict.fromkeys(ranked)))
+    out = out or rows_csv.parent
+    files = [save_fit(fit, out / "fit.json"),
+             write_csv(out / "ranks.csv", [{"predictor": k, **v} for k, v in fit.ranks.items()])]
+    try:
+        files.append(plot_fit(fit, rows, out / "fit.png"))
+    except ImportError:  # pragma: no cover - optional extra
+        pass
+    console.print(f"{target} ~ {' + '.join(preds)}: n = {fit.n} ({fit.groups} groups); R^2 {fit.r2:.3f} "
+                  f"[{fit.r2_ci[0]:.3f}, {fit.r2_ci[1]:.3f}], adjusted {fit.r2_adj:.3f}, grouped {fit.folds}-fold CV "
+                  f"{fit.r2_cv:.3f}")
+    t = Table(title="standardised coefficients (per SD of the predictor), 95% group-bootstrap intervals")
+    for h in ("predictor", "coefficient [95% CI]", "R^2 alone"):
+        t.add_column(h, justify="left" if h == "predictor" else "right")
+    for p in preds:
+        c = fit.coef_std[p]
+        t.add_row(p, f"{c[0]:+.4f} [{c[1]:+.4f}, {c[2]:+.4f}]", f"{fit.r2_alone[p]:.3f}")
+    console.print(t)
+    t = Table(title=f"rank correlation with {target} (95% group-bootstrap intervals)")
+    for h in ("predictor", "Spearman", "Kendall"):
+        t.add_column(h, justify="left" if h == "predictor" else "right")
+    for p, r in fit.ranks.items():
+        t.add_row(p, f"{r['spearman']:+.3f} [{r['spearman_low']:+.3f}, {r['spearman_high']:+.3f}]",
+                  f"{r['kendall']:+.3f} [{r['kendall_low']:+.3f}, {r['kendall_high']:+.3f}]")
+    console.print(t)
+    console.print("written: " + ", ".join(str(f) for f in files))

@@ -25,13 +25,12 @@ from birdkit.errors import UnknownNameError
 from birdkit.evaluation.robustness import pgr, summarize
 from birdkit.experiments.runner import PairRunner, Progress, seed_dir
 from birdkit.io import write_csv
-from birdkit.transferability import teacher_properties
+from birdkit.transferability import PROPERTIES, teacher_properties
 
 __all__ = ["PROPERTIES", "fit_study", "run_study"]
 
 log = logging.getLogger(__name__)
 
-PROPERTIES = ("task_relevance", "complementary_knowledge", "behavioral_relevance")
 
 
 def run_study(cfg: StudyConfig, out_dir: str | Path, *, seed: int = 0, progress: Progress | None = None,

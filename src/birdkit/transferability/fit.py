@@ -1,0 +1,205 @@
+r"""How well do teacher properties predict the result of a transfer? A fit users can trust.
+
+BIRD (§5) reports that a linear model of post-transfer robust accuracy on its three teacher
+properties reaches R^2 = 0.736-0.855 over 400+ pairs. :func:`fit_rows` fits that model on a
+study's rows and reports what a user needs to trust it (docs/study.md):
+
+* R^2 in sample and adjusted, ``1 - (1 - R^2)(n - 1)/(n - p - 1)``;
+* cross-validated R^2 with folds **grouped by teacher** (a teacher's seeds or students never sit on
+  both sides of a split), ``1 - SS_res(out of fold) / SS_tot``;
+* each predictor's own R^2, and standardised coefficients (per standard deviation of the
+  predictor), with percentile-bootstrap intervals that resample *groups* (teachers);
+* for every predictor (the properties and the transferability baselines), Spearman's and Kendall's
+  rank correlation with the outcome, with group-bootstrap intervals.
+
+The model is saved as plain JSON (:func:`save_fit`, no pickle) and applied with :func:`predict`.
+scikit-learn's ``LinearRegression`` and ``GroupKFold`` do the fitting, scipy the rank correlations.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from birdkit.errors import BirdkitError
+from birdkit.io import read_json, write_bytes, write_json
+
+__all__ = ["BASELINES", "PROPERTIES", "StudyFit", "fit_rows", "load_fit", "plot_fit", "predict",
+           "rank_correlations", "save_fit"]
+
+PROPERTIES = ("task_relevance", "complementary_knowledge", "behavioral_relevance")
+BASELINES = ("leep", "nce", "h_score", "logme")
+
+
+@dataclass
+class StudyFit:
+    """A fitted linear model of ``target`` on ``predictors`` and its diagnostics (module docs)."""
+
+    target: str
+    predictors: list[str]
+    n: int
+    groups: int
+    r2: float
+    r2_adj: float
+    r2_cv: float
+    folds: int
+    intercept: float
+    coef: dict[str, float]          # per unit of each predictor
+    mean: dict[str, float]
+    std: dict[str, float]
+    coef_std: dict[str, list[float]]  # per standard deviation: [estimate, low, high]
+    r2_alone: dict[str, float]
+    r2_ci: list[float]               # bootstrap interval of the in-sample R^2
+    ranks: dict[str, dict[str, float]] = field(default_factory=dict)
+    level: float = 0.95
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _matrix(rows: Sequence[Mapping[str, Any]], cols: Sequence[str]) -> np.ndarray:
+    missing = [c for c in cols if c not in rows[0]]
+    if missing:
+        raise BirdkitError(f"the rows have no column {missing[0]!r}; columns: {', '.join(rows[0])}")
+    return np.array([[float(r[c]) for c in cols] for r in rows], dtype=float)
+
+
+def _r2(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, float]:
+    from sklearn.linear_model import LinearRegression  # optional extra: birdkit[study]
+
+    m = LinearRegression().fit(x, y)
+    return float(m.score(x, y)), m.coef_, float(m.intercept_)
+
+
+def _group_ids(rows: Sequence[Mapping[str, Any]], group: str | None) -> np.ndarray:
+    if group is None:
+        return np.arange(len(rows))
+    if group not in rows[0]:
+        raise BirdkitError(f"the rows have no group column {group!r}; columns: {', '.join(rows[0])}")
+    names = {}
+    return np.array([names.setdefault(str(r[group]), len(names)) for r in rows])
+
+
+def _boot_groups(g: np.ndarray, n_boot: int, seed: int):
+    """Row indices of ``n_boot`` resamples that draw whole groups with replacement."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(g)
+    members = {k: np.flatnonzero(g == k) for k in ids}
+    for _ in range(n_boot):
+        yield np.concatenate([members[k] for k in rng.choice(ids, len(ids))])
+
+
+def rank_correlations(rows: Sequence[Mapping[str, Any]], predictors: Sequence[str], target: str, *,
+                      group: str | None = "teacher", level: float = 0.95, n_boot: int = 2000,
+                      seed: int = 0) -> dict[str, dict[str, float]]:
+    """Spearman's and Kendall's correlation of each predictor with ``target``, with percentile
+    intervals from a bootstrap over groups."""
+    y = _matrix(rows, [target])[:, 0]
+    g = _group_ids(rows, group)
+    out = {}
+    q = [(1 - level) / 2, (1 + level) / 2]
+    for p in predictors:
+        x = _matrix(rows, [p])[:, 0]
+        sp, kt = stats.spearmanr(x, y).statistic, stats.kendalltau(x, y).statistic
+        bs, bk = [], []
+        for idx in _boot_groups(g, n_boot, seed):
+            if np.ptp(x[idx]) == 0 or np.ptp(y[idx]) == 0:
+                continue
+            bs.append(stats.spearmanr(x[idx], y[idx]).statistic)
+            bk.append(stats.kendalltau(x[idx], y[idx]).statistic)
+        lo_s, hi_s = np.quantile(bs, q) if bs else (math.nan, math.nan)
+        lo_k, hi_k = np.quantile(bk, q) if bk else (math.nan, math.nan)
+        out[p] = {"spearman": float(sp), "spearman_low": float(lo_s), "spearman_high": float(hi_s),
+                  "kendall": float(kt), "kendall_low": float(lo_k), "kendall_high": float(hi_k)}
+    return out
+
+
+def fit_rows(rows: Sequence[Mapping[str, Any]], *, target: str = "robust_heldout",
+             predictors: Sequence[str] = PROPERTIES, group: str | None = "teacher", folds: int = 5,
+             rank_predictors: Sequence[str] | None = None, level: float = 0.95, n_boot: int = 2000,
+             seed: int = 0) -> StudyFit:
+    """Fit ``target ~ predictors`` on a study's rows (module docstring)."""
+    from sklearn.linear_model import LinearRegression  # optional extra: birdkit[study]
+    from sklearn.model_selection import GroupKFold
+
+    rows = list(rows)
+    p = len(predictors)
+    if len(rows) < p + 2:
+        raise BirdkitError(f"need at least {p + 2} rows to fit {p} predictors, got {len(rows)}")
+    x, y = _matrix(rows, predictors), _matrix(rows, [target])[:, 0]
+    g = _group_ids(rows, group)
+    n, k = len(rows), len(np.unique(g))
+    r2, coef, intercept = _r2(x, y)
+    r2_adj = 1 - (1 - r2) * (n - 1) / max(1, n - p - 1)
+    folds = min(folds, k)
+    pred = np.empty(n)
+    for tr, te in GroupKFold(folds).split(x, y, g):
+        pred[te] = LinearRegression().fit(x[tr], y[tr]).predict(x[te])
+    r2_cv = float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+    sd = x.std(0)
+    boots_coef, boots_r2 = [], []
+    for idx in _boot_groups(g, n_boot, seed):
+        if len(np.unique(idx)) < p + 2:
+            continue
+        r, c, _ = _r2(x[idx], y[idx])
+        boots_r2.append(r)
+        boots_coef.append(c * x[idx].std(0))
+    q = [(1 - level) / 2, (1 + level) / 2]
+    lo_c, hi_c = np.quantile(np.array(boots_coef), q, axis=0)
+    return StudyFit(
+        target=target, predictors=list(predictors), n=n, groups=k, r2=r2, r2_adj=float(r2_adj), r2_cv=r2_cv,
+        folds=folds, intercept=intercept, coef=dict(zip(predictors, map(float, coef))),
+        mean=dict(zip(predictors, map(float, x.mean(0)))), std=dict(zip(predictors, map(float, sd))),
+        coef_std={pr: [float(coef[i] * sd[i]), float(lo_c[i]), float(hi_c[i])] for i, pr in enumerate(predictors)},
+        r2_alone={pr: _r2(x[:, [i]], y)[0] for i, pr in enumerate(predictors)},
+        r2_ci=[float(v) for v in np.quantile(boots_r2, q)],
+        ranks=rank_correlations(rows, list(rank_predictors or predictors), target, group=group, level=level,
+                                n_boot=n_boot, seed=seed),
+        level=level)
+
+
+def predict(fit: StudyFit | Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """The fitted model's prediction for each row (rows need the fit's predictor columns)."""
+    f = fit.as_dict() if isinstance(fit, StudyFit) else fit
+    x = _matrix(rows, f["predictors"])
+    return f["intercept"] + x @ np.array([f["coef"][p] for p in f["predictors"]])
+
+
+def save_fit(fit: StudyFit, path: str | Path) -> Path:
+    """The fit as plain JSON (no pickle): what :func:`predict` and ``rank-teachers --model`` read."""
+    return write_json(path, fit.as_dict(), indent=1)
+
+
+def load_fit(path: str | Path) -> dict[str, Any]:
+    d = read_json(path)
+    for key in ("predictors", "intercept", "coef", "target"):
+        if key not in d:
+            raise BirdkitError(f"{path} is not a birdkit study fit (no {key!r})")
+    return d
+
+
+def plot_fit(fit: StudyFit, rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Predicted vs measured ``target`` (one point per row), with the identity line."""
+    from matplotlib.figure import Figure  # optional extra: birdkit[report]
+
+    y = _matrix(rows, [fit.target])[:, 0]
+    yhat = predict(fit, rows)
+    fig = Figure(figsize=(4.4, 4.2))
+    ax = fig.subplots()
+    ax.scatter(yhat, y, s=14, alpha=0.8)
+    lo, hi = float(min(y.min(), yhat.min())), float(max(y.max(), yhat.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    ax.set_xlabel(f"predicted {fit.target}")
+    ax.set_ylabel(f"measured {fit.target}")
+    ax.set_title(f"R^2 {fit.r2:.2f} in sample, {fit.r2_cv:.2f} grouped CV (n = {fit.n})", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return write_bytes(path, buf.getvalue())

@@ -1,0 +1,68 @@
+"""The study fit against scikit-learn, NumPy least squares and scipy's rank correlations."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from birdkit.errors import BirdkitError
+from birdkit.transferability import fit_rows, load_fit, predict, rank_correlations, save_fit
+from studyrows import study_rows as _rows
+
+
+def test_r2_adjusted_and_grouped_cv_against_independent_least_squares():
+    rows = _rows()
+    fit = fit_rows(rows, n_boot=200, rank_predictors=["task_relevance", "leep"])
+    cols = ["task_relevance", "complementary_knowledge", "behavioral_relevance"]
+    x = np.array([[r[c] for c in cols] for r in rows])
+    y = np.array([r["robust_heldout"] for r in rows])
+    a = np.c_[np.ones(len(x)), x]
+    beta = np.linalg.lstsq(a, y, rcond=None)[0]
+    r2 = 1 - np.sum((y - a @ beta) ** 2) / np.sum((y - y.mean()) ** 2)
+    assert fit.r2 == pytest.approx(r2, rel=1e-9)
+    assert fit.r2_adj == pytest.approx(1 - (1 - r2) * (len(y) - 1) / (len(y) - 4), rel=1e-9)
+    assert fit.intercept == pytest.approx(beta[0]) and fit.coef["task_relevance"] == pytest.approx(beta[1])
+    assert fit.coef_std["task_relevance"][0] == pytest.approx(beta[1] * x[:, 0].std())
+    assert fit.groups == 12 and fit.n == 36 and fit.folds == 5
+    # grouped CV: a teacher's three rows are always predicted by a model that never saw that teacher
+    names: dict = {}
+    teachers = np.array([names.setdefault(r["teacher"], len(names)) for r in rows])  # ids by first appearance
+    pred = np.empty(len(y))
+    from sklearn.model_selection import GroupKFold
+
+    for tr, te in GroupKFold(5).split(x, y, teachers):
+        assert not set(teachers[tr]) & set(teachers[te])
+        b = np.linalg.lstsq(a[tr], y[tr], rcond=None)[0]
+        pred[te] = a[te] @ b
+    assert fit.r2_cv == pytest.approx(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2), rel=1e-9)
+    assert fit.r2_cv < fit.r2 and fit.r2_ci[0] <= fit.r2 <= fit.r2_ci[1] + 1e-9
+    assert fit.r2_alone["task_relevance"] > fit.r2_alone["behavioral_relevance"]
+
+
+def test_rank_correlations_are_scipys_with_group_bootstrap_intervals():
+    rows = _rows()
+    got = rank_correlations(rows, ["leep", "task_relevance"], "robust_heldout", n_boot=300)
+    x = [r["leep"] for r in rows]
+    y = [r["robust_heldout"] for r in rows]
+    assert got["leep"]["spearman"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert got["leep"]["kendall"] == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert got["leep"]["spearman_high"] < 0  # leep is built to fall with the outcome here
+    assert got["task_relevance"]["spearman_low"] > 0
+
+
+def test_the_saved_model_predicts_like_the_fit(tmp_path):
+    rows = _rows()
+    fit = fit_rows(rows, n_boot=50)
+    save_fit(fit, tmp_path / "fit.json")
+    loaded = load_fit(tmp_path / "fit.json")
+    assert np.allclose(predict(loaded, rows), predict(fit, rows))
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(BirdkitError, match="not a birdkit study fit"):
+        load_fit(tmp_path / "bad.json")
+
+
+def test_bad_rows_are_refused():
+    rows = _rows()
+    with pytest.raises(BirdkitError, match="no column 'logme'"):
+        fit_rows(rows, predictors=["logme"])
+    with pytest.raises(BirdkitError, match="need at least 5 rows"):
+        fit_rows(rows[:4])
