@@ -164,3 +164,69 @@ def study_fit(
                   f"{r['kendall']:+.3f} [{r['kendall_low']:+.3f}, {r['kendall_high']:+.3f}]")
     console.print(t)
     console.print("written: " + ", ".join(str(f) for f in files))
+
+
+@app.command("rank-teachers")
+@opt.with_flags(opt.DATA_FLAGS)
+def rank_teachers_cmd(
+    student: Path = typer.Option(..., "--student", help="Student checkpoint (.safetensors)."),
+    teachers: list[Path] = typer.Option(..., "--teachers", help="Candidate teacher checkpoints, or folders searched "
+                                        "for model.safetensors (repeat the option or give several)."),
+    model: Path = typer.Option(None, "--model", help="A study fit (fit.json from birdkit study-fit); without one, "
+                               "the default rule ranks (the mean z-score of the three properties)."),
+    max_samples: int = typer.Option(4000, "--max-samples", help="Student training images for the probes."),
+    robust_samples: int = typer.Option(1000, "--robust-samples", help="Images for behavioral relevance."),
+    out: Path = typer.Option(None, "--out", help="Write the ranking as CSV here."),
+    flags: dict | None = None,
+) -> None:
+    """Rank candidate teachers for a student by predicted transfer, without running any transfer:
+    each candidate's properties and transferability baselines on the student's data, then the
+    study model's prediction (--model) or the default rule."""
+    from birdkit.checkpoint import load_checkpoint
+    from birdkit.config import DataConfig, validate
+    from birdkit.data import load_split
+    from birdkit.errors import BirdkitError
+    from birdkit.experiments import data_for_model
+    from birdkit.io import write_csv
+    from birdkit.transferability import DEFAULT_RULE, load_fit, rank_teachers
+
+    fit = load_fit(model) if model else None
+    paths = []
+    for t in teachers:
+        if t.is_dir():
+            paths += sorted(t.glob("**/model.safetensors"))
+        elif t.is_file():
+            paths.append(t)
+        else:
+            raise BirdkitError(f"teacher {str(t)!r} is neither a checkpoint nor a folder")
+    if not paths:
+        raise BirdkitError("no teacher checkpoints found (model.safetensors) under " + ", ".join(map(str, teachers)))
+    if not student.is_file():
+        raise BirdkitError(f"student checkpoint {str(student)!r} does not exist")
+    s_net = load_checkpoint(student)[0]
+    dcfg = validate(DataConfig, opt.build({}, flags).get("data", {}), names=opt.section_names(flags, "data"))
+    dcfg = data_for_model(dcfg, s_net, "student")
+    nets = {}
+    for p in paths:
+        net = load_checkpoint(p)[0]
+        data_for_model(dcfg, net, f"teacher {p}")  # every candidate must read the student's images
+        nets[str(p.parent.name if p.name == "model.safetensors" else p.stem) or str(p)] = net
+    tr = load_split(dcfg, "train", max_samples)
+    val = load_split(dcfg, "val", None, norm_from=tr)
+    with console.status(f"measuring {len(nets)} candidate teachers"):
+        rows = rank_teachers(s_net, nets, tr, val, fit=fit, robust_samples=robust_samples)
+    how = f"the study model ({model}: predicted {fit['target']})" if fit else f"the default rule ({DEFAULT_RULE})"
+    t = Table(title=f"candidate teachers for {student}, ranked by {how}")
+    for h in ("rank", "teacher", "score", "task rel.", "complementary", "behavioral", "LEEP", "NCE", "H-score",
+              "LogME"):
+        t.add_column(h, justify="left" if h == "teacher" else "right")
+    for r in rows:
+        t.add_row(str(r["rank"]), r["teacher"], f"{r['score']:+.4f}", f"{100 * r['task_relevance']:.1f}",
+                  f"{100 * r['complementary_knowledge']:.1f}", f"{r['behavioral_relevance']:.3f}",
+                  f"{r['leep']:.3f}", f"{r['nce']:.3f}", f"{r['h_score']:.3f}", f"{r['logme']:.3f}")
+    console.print(t)
+    if not fit:
+        console.print("no study model given: ranked by the default rule, which assumes every property helps and "
+                      "predicts no size of effect (docs/study.md)")
+    if out:
+        console.print(f"written: {write_csv(out, rows)}")
