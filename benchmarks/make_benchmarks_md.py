@@ -25,6 +25,7 @@ fonts) and the markdown byte for byte.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -415,6 +416,7 @@ class AuditTables:
     timing: dict
 
 
+@functools.cache  # the committed records do not change within a run; render() is called repeatedly by the tests
 def load_audit_tables(root: Path, meta_file: str, pairs=None) -> AuditTables | None:
     """Summary and contrast rows recomputed from ``root/records.jsonl.gz`` (None before the run)."""
     rec, meta = root / "records.jsonl.gz", root / meta_file
@@ -534,7 +536,7 @@ def audit_section(root: Path = AUDIT) -> list[str]:
     return lines + subliminal_section(root)
 
 
-SUBLIMINAL_PAIRS = [("subliminal", label, a, b) for label, a, b in SUBLIMINAL_CONTRASTS]
+SUBLIMINAL_PAIRS = tuple(("subliminal", label, a, b) for label, a, b in SUBLIMINAL_CONTRASTS)
 
 
 def subliminal_section(root: Path = AUDIT) -> list[str]:
@@ -573,6 +575,7 @@ def _gz_lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in gzip.decompress(path.read_bytes()).decode().splitlines() if x.strip()]
 
 
+@functools.cache  # as load_audit_tables
 def load_agents(root: Path) -> dict | None:
     """The agent audit's tables recomputed from its committed logs (None before the run)."""
     if not (root / "records.jsonl.gz").is_file():

@@ -73,3 +73,64 @@ def test_sha256_file(tmp_path):
     p = tmp_path / "b"
     p.write_bytes(b"x" * 10_000_000)
     assert sha256_file(p, chunk=1 << 16) == hashlib.sha256(b"x" * 10_000_000).hexdigest()
+
+
+def _hold(path, seconds=30):
+    """A separate process holding ``path``'s directory lock until killed."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time\nfrom birdkit.io import directory_lock\n"
+            f"with directory_lock({str(path)!r}):\n    print('held', flush=True)\n    time.sleep({seconds})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    time.sleep(0.05)
+    return proc
+
+
+def test_directory_lock_refuses_a_second_writer_and_dies_with_its_holder(tmp_path):
+    import pytest
+
+    from birdkit.errors import RunLockedError
+    from birdkit.io import directory_lock
+
+    proc = _hold(tmp_path / "run")
+    try:
+        with pytest.raises(RunLockedError, match=f"being written by process {proc.pid}"):
+            with directory_lock(tmp_path / "run"):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with directory_lock(tmp_path / "run"):  # a killed holder leaves no stale lock
+        with directory_lock(tmp_path / "run"):  # re-entrant in one process
+            pass
+
+
+def test_a_trainer_refuses_a_run_directory_another_process_is_writing(tmp_path):
+    import pytest
+    import torch
+
+    from birdkit.config import TrainConfig
+    from birdkit.data import TensorData
+    from birdkit.errors import RunLockedError
+    from birdkit.methods import create_method
+    from birdkit.models import create_model
+    from birdkit.training import Trainer
+
+    data = TensorData(torch.randint(0, 255, (64, 1, 28, 28), dtype=torch.uint8), torch.arange(64) % 2, (0.5,),
+                      (0.25,))
+    net = create_model("convnet_xxs", num_classes=2, in_chans=1, img_size=28)
+    trainer = Trainer(create_method("task", student=net), data, TrainConfig(epochs=1, batch_size=32, tensorboard=False),
+                      tmp_path / "run")
+    proc = _hold(tmp_path / "run")
+    try:
+        with pytest.raises(RunLockedError):
+            trainer.fit()
+        assert not (tmp_path / "run" / "metrics.csv").exists() and not (tmp_path / "run" / "run.json").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    trainer.fit()
+    assert (tmp_path / "run" / "model.safetensors").is_file()

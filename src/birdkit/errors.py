@@ -50,6 +50,10 @@ class RunMismatchError(CheckpointError):
     asked for; reusing or resuming it would silently mix the two, so nothing is touched."""
 
 
+class RunLockedError(BirdkitError):
+    """Another process is writing the run directory; writing beside it would interleave files."""
+
+
 class ConfigError(BirdkitError, ValueError):
     """A config value, key or file is invalid; the message names the key or flag and what is allowed."""
 

@@ -30,9 +30,18 @@ from typing import Any
 
 import torch
 
+from birdkit.errors import RunLockedError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 __all__ = [
+    "LOCK_FILE",
     "TEMP_PREFIX",
     "atomic_path",
+    "directory_lock",
     "cache_dir",
     "jsonable",
     "parse_value",
@@ -49,6 +58,10 @@ __all__ = [
 
 #: environment variable naming birdkit's machine-wide cache (default ``~/.cache/birdkit``)
 CACHE_ENV = "BIRDKIT_CACHE"
+
+#: the lock file of a directory being written (see :func:`directory_lock`)
+LOCK_FILE = ".lock"
+_HELD: dict[str, int] = {}  # directories this process holds, with their nesting depth
 
 #: temporary files are named ``.<target name>.<TEMP_PREFIX>...``; a killed writer's leftovers
 #: can be found (and removed) by this pattern.
@@ -202,3 +215,46 @@ def jsonable(obj: Any, where: str = "value", *, strict: bool = True) -> Any:
     if strict:
         raise TypeError(f"{where} holds a {type(obj).__name__} ({obj!r:.80}), which JSON cannot store")
     return repr(obj)
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike, what: str = "run directory") -> Iterator[Path]:
+    """Hold ``directory``'s lock (``.lock``, an exclusive ``flock``) while writing it.
+
+    A second process asking for the same directory gets :class:`~birdkit.errors.RunLockedError`
+    at once, naming the process that holds it, instead of interleaving its files; the lock dies
+    with its process (a killed writer leaves no stale lock). Re-entrant within a process."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
+    if fcntl is None:  # pragma: no cover - not POSIX: no locking
+        yield path
+        return
+    f = open(path / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunLockedError(f"{path} is being written by {holder}; wait for it to finish or use another "
+                                 f"{what}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()} since {utc_now()}")
+        f.flush()
+        _HELD[key] = 1
+        try:
+            yield path
+        finally:
+            del _HELD[key]
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    finally:
+        f.close()

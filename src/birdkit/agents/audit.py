@@ -76,7 +76,7 @@ from birdkit.checkpoint import save_checkpoint
 from birdkit.config.agents import AgentAuditConfig
 from birdkit.errors import BirdkitError
 from birdkit.functional import cka
-from birdkit.io import read_csv, read_json, write_csv, write_json, write_text
+from birdkit.io import directory_lock, read_csv, read_json, write_csv, write_json, write_text
 from birdkit.stats import auc_interval, auc_score, mean_interval
 
 __all__ = ["HABIT_SPECS", "AgentAuditResult", "Habit", "report_agents", "run_agent_audit", "write_agent_records"]
@@ -201,6 +201,10 @@ class _AgentAudit:
         return pad_batch(texts)
 
     def seed(self, s: int) -> dict[str, list]:
+        with directory_lock(self.out / f"seed{s}", "output directory"):
+            return self._seed(s)
+
+    def _seed(self, s: int) -> dict[str, list]:
         root = self.out / f"seed{s}"
         if (root / "done.yaml").is_file() and (root / "done.yaml").read_text() == self.text:
             return {k: [json.loads(x) for x in (root / f"{k}.jsonl").read_text().splitlines()]

@@ -57,7 +57,7 @@ from birdkit.config import AuditConfig, DataConfig, PairConfig, SubliminalConfig
 from birdkit.data import TensorData, load_split
 from birdkit.errors import BirdkitError, ShapeError
 from birdkit.experiments.runner import PairRunner, Progress, check_pair_methods, seed_dir
-from birdkit.io import read_json, write_csv, write_json, write_text
+from birdkit.io import directory_lock, read_json, write_csv, write_json, write_text
 from birdkit.methods import method_class
 
 __all__ = ["SUBLIMINAL_CONTRASTS", "SUBLIMINAL_MODELS", "AuditResult", "AuditSources", "check_control", "headline_rows",
@@ -192,6 +192,10 @@ class _Audit:
         return runner
 
     def seed(self, s: int) -> list[dict[str, Any]]:
+        with directory_lock(seed_dir(self.out_dir, self.cfg.name, s), "output directory"):
+            return self._seed(s)
+
+    def _seed(self, s: int) -> list[dict[str, Any]]:
         root = seed_dir(self.out_dir, self.cfg.name, s)
         rec_path, cfg_path = root / RECORDS, root / "audit.yaml"
         if rec_path.is_file() and cfg_path.is_file() and cfg_path.read_text() == self.text:

@@ -53,7 +53,7 @@ from birdkit.data import TensorData, load_split
 from birdkit.errors import UnknownNameError
 from birdkit.evaluation.alignment import cka_to_teacher
 from birdkit.evaluation.robustness import CorruptedTestSet, evaluate_models, pgr, summarize
-from birdkit.io import read_csv, write_bytes, write_csv
+from birdkit.io import directory_lock, read_csv, write_bytes, write_csv
 from birdkit.methods import TransferMethod, benchmark_methods, create_method, list_methods, method_class
 from birdkit.models import create_model
 from birdkit.training import Trainer
@@ -391,8 +391,12 @@ class PairRunner:
 
     def run(self, methods: Sequence[str] | None = None) -> PairResult:
         """The whole protocol: every method's model, evaluated; writes ``config.yaml``,
-        ``eval.csv`` and ``summary.csv`` in the seed directory."""
+        ``eval.csv`` and ``summary.csv`` in the seed directory, which it holds locked."""
         chosen = check_pair_methods(self.cfg, methods)
+        with directory_lock(self.root, "output directory"):
+            return self._run(chosen)
+
+    def _run(self, chosen: list[str]) -> PairResult:
         t0 = time.perf_counter()
         self.root.mkdir(parents=True, exist_ok=True)
         dump_yaml(self.cfg.model_copy(update={"methods": chosen}), self.root / "config.yaml")

@@ -13,7 +13,9 @@ The loop only knows the method contract (``forward(x, y) -> {"loss", "output", .
   resumes, epochs, stops), ``run.json`` (the resolved
   config, the method's settings and a SHA-256 of the training data), the final model checkpoint;
 * identity: a run directory is resumed or reused only when its ``run.json`` matches the run asked
-  for; otherwise ``RunMismatchError`` names what differs and nothing is touched.
+  for; otherwise ``RunMismatchError`` names what differs and nothing is touched;
+* one writer: the run directory is locked while it trains (:func:`birdkit.io.directory_lock`); a
+  second process training into it gets ``RunLockedError`` instead of interleaving files.
 
 The library never prints; pass ``progress`` (a callable receiving event dicts) to show bars.
 """
@@ -38,7 +40,7 @@ from birdkit.config import AugmentConfig, TrainConfig
 from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, RunMismatchError, ShapeError
 from birdkit.features import accuracy as _accuracy
-from birdkit.io import read_csv, read_json, write_csv, write_json
+from birdkit.io import directory_lock, read_csv, read_json, write_csv, write_json
 from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
 from birdkit.training.seeds import epoch_seed, order_seed
@@ -143,6 +145,12 @@ class Trainer:
         return model
 
     def fit(self, resume: bool = True) -> FitResult:
+        """Train (resuming from the last checkpoint when ``resume``) while holding the run
+        directory's lock: a second process writing it is refused (``RunLockedError``)."""
+        with directory_lock(self.run_dir):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> FitResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.check_run_dir()
         if self.cfg.threads:
