@@ -64,6 +64,11 @@ class TrainingProgress:
             elif not self.live:
                 self._line(f"{self.title} {self._stage or ''} epoch {ev['epoch']}: {info} "
                            f"({ev.get('seconds', 0):.1f} s)".replace("  ", " "))
+        elif kind == "study":
+            eta = ev.get("eta_s")
+            left = f", about {eta / 60:.0f} min left" if eta else ""
+            self._line(f"study {ev['phase']}: {ev['done']}/{ev['total']} done, {ev['running']} running, "
+                       f"{ev['failed']} failed{left}")
         elif kind == "evaluate":
             if self.live:
                 self.console.log(f"evaluating {ev['name']}")

@@ -64,18 +64,28 @@ def properties(
 
 @app.command("study")
 def study(
-    name: str = typer.Option("fmnist-teachers", "--study", help="Built-in study name or a study YAML."),
+    config: str = typer.Argument(None, help="Built-in study name or a study YAML (a grid study has `grid:`)."),
+    name: str = typer.Option("fmnist-teachers", "--study", help="Built-in study name or a study YAML (when no "
+                             "CONFIG is given)."),
     out: Path = typer.Option(Path("runs/study"), "--out"),
-    seed: int = typer.Option(0, "--seed"),
-    teachers: str = typer.Option("", "--teachers", help="Comma-separated subset of the study's teachers."),
+    seed: int = typer.Option(0, "--seed", help="A single-seed study's seed (a grid study lists its seeds)."),
+    teachers: str = typer.Option("", "--teachers", help="Comma-separated subset of a single-seed study's teachers."),
+    backend: str = typer.Option("local", "--backend", help="Grid studies: local (processes) or ray."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Grid studies, local backend: processes side by side."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Grid studies: only the first N pairs (resumable)."),
 ) -> None:
-    """Train each teacher of a study, measure its three properties for the student, run BIRD,
-    evaluate on the held-out corruptions, and fit robust accuracy ~ properties (R^2)."""
+    """Train each teacher of a study, measure its properties for the student, run BIRD, evaluate
+    on the held-out corruptions, and fit robust accuracy ~ properties. A grid study (`grid:` in its
+    YAML) runs many teacher-student pairs, cached by content hash and resumable, on local processes
+    or Ray (docs/study.md)."""
     from birdkit.cli._progress import TrainingProgress
-    from birdkit.config import load_study
+    from birdkit.config import GridConfig, load_study
     from birdkit.experiments import PROPERTIES, fit_study, run_study
 
-    cfg = load_study(name)
+    cfg = load_study(config or name)
+    if isinstance(cfg, GridConfig):
+        _grid_study(cfg, out, backend, workers, limit)
+        return
     chosen = [t.strip() for t in teachers.split(",") if t.strip()] or None
     with TrainingProgress(console) as prog:
         rows = run_study(cfg, out, seed=seed, progress=prog, teachers=chosen)
@@ -230,3 +240,31 @@ def rank_teachers_cmd(
                       "predicts no size of effect (docs/study.md)")
     if out:
         console.print(f"written: {write_csv(out, rows)}")
+
+
+def _grid_study(cfg, out: Path, backend: str, workers: int, limit: int | None) -> None:
+    from birdkit.cli._progress import TrainingProgress
+    from birdkit.experiments import expand_grid, run_grid
+    from birdkit.transferability import BASELINES, PROPERTIES, fit_rows
+
+    if backend == "ray":
+        try:
+            import ray
+        except ImportError:
+            raise typer.BadParameter("needs Ray: pip install birdkit[distributed]", param_hint="--backend") from None
+        if not ray.is_initialized():  # RAY_ADDRESS set: joins that cluster; else starts a local instance
+            ray.init(include_dashboard=False, log_to_driver=False)
+    n = len(expand_grid(cfg)[:limit])
+    console.print(f"study {cfg.name}: {n} pairs ({backend}{f', {workers} workers' if backend == 'local' else ''})")
+    with TrainingProgress(console, live=False) as prog:
+        rows, failures = run_grid(cfg, out, backend=backend, workers=workers, progress=prog, limit=limit)
+    root = out / cfg.name
+    console.print(f"{len(rows)} pairs finished, {len(failures)} failed; rows: {root / 'study.csv'}")
+    for f in failures[:5]:
+        console.print(f"[red]failed[/] {f['phase']} {f['what']}: {f['error']}", highlight=False)
+    if len(rows) >= len(PROPERTIES) + 2:
+        fit = fit_rows(rows, rank_predictors=[c for c in (*PROPERTIES, *BASELINES) if c in rows[0]])
+        console.print(f"robust_heldout ~ properties: R^2 {fit.r2:.3f} [{fit.r2_ci[0]:.3f}, {fit.r2_ci[1]:.3f}], "
+                      f"grouped CV {fit.r2_cv:.3f} (n = {fit.n}, {fit.groups} teachers); details: birdkit study-fit "
+                      f"{root / 'study.csv'}")
+

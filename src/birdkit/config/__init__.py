@@ -17,8 +17,12 @@ from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.experiment import (
     EvalConfig,
     EvaluateConfig,
+    GridConfig,
+    GridTeachers,
     PairConfig,
     PropertyConfig,
+    ResourceConfig,
+    StudentSpec,
     StudyConfig,
     TeacherGrid,
     TeacherSpec,
@@ -35,9 +39,9 @@ from birdkit.config.training import AugmentConfig, OptimConfig, TrainConfig
 
 __all__ = [
     "METHOD_OVERRIDE_KEYS", "AuditConfig", "AuditProbeConfig", "PlantConfig", "SubliminalConfig", "builtin_audits",
-    "load_audit", "AugmentConfig", "DataConfig", "EvalConfig", "EvaluateConfig", "LayerPair",
-    "MethodConfig", "ModelRef", "OptimConfig", "PairConfig", "PropertyConfig", "StrictModel", "StudyConfig",
-    "TeacherGrid", "TeacherSpec", "TrainConfig", "TrainJob", "TransferJob", "builtin_configs", "builtin_pairs",
-    "builtin_studies", "dump_yaml", "load_builtin", "load_pair", "load_study", "load_yaml", "read_yaml", "validate",
-    "validation_message", "yaml_text",
+    "load_audit", "AugmentConfig", "DataConfig", "EvalConfig", "EvaluateConfig", "GridConfig", "GridTeachers",
+    "LayerPair", "MethodConfig", "ModelRef", "OptimConfig", "PairConfig", "PropertyConfig", "ResourceConfig",
+    "StrictModel", "StudentSpec", "StudyConfig", "TeacherGrid", "TeacherSpec", "TrainConfig", "TrainJob",
+    "TransferJob", "builtin_configs", "builtin_pairs", "builtin_studies", "dump_yaml", "load_builtin", "load_pair",
+    "load_study", "load_yaml", "read_yaml", "validate", "validation_message", "yaml_text",
 ]

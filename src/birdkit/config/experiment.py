@@ -11,14 +11,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from birdkit.config.base import StrictModel, check_severities, load_yaml
+from birdkit.config.base import StrictModel, check_severities, load_yaml, read_yaml, validate
 from birdkit.config.data import DataConfig, ModelRef
 from birdkit.config.method import METHOD_OVERRIDE_KEYS, MethodConfig
 from birdkit.config.training import AugmentConfig, TrainConfig
 from birdkit.errors import UnknownNameError
 
 __all__ = [
-    "EvalConfig", "EvaluateConfig", "PairConfig", "PropertyConfig", "StudyConfig", "TeacherGrid", "TeacherSpec",
+    "EvalConfig", "EvaluateConfig", "GridConfig", "GridTeachers", "PairConfig", "PropertyConfig", "ResourceConfig",
+    "StudentSpec", "StudyConfig", "TeacherGrid", "TeacherSpec",
     "builtin_configs", "builtin_pairs", "builtin_studies", "load_builtin", "load_pair", "load_study",
 ]
 
@@ -139,6 +140,8 @@ class TeacherSpec(StrictModel):
     model: ModelRef
     data: DataConfig
     robust: bool = Field(True, description="train with the corruption augmentation (training corruptions)")
+    augment: AugmentConfig | None = Field(None, description="the robustness recipe (corruptions, severities, p) "
+                                                            "when robust; None: the default augmentation")
 
 
 class TeacherGrid(StrictModel):
@@ -186,6 +189,62 @@ class StudyConfig(StrictModel):
         return list(self.teachers) + (self.teacher_grid.expand() if self.teacher_grid else [])
 
 
+class StudentSpec(StrictModel):
+    """One student of a grid study: its architecture and its data."""
+
+    name: str
+    model: ModelRef
+    data: DataConfig
+
+
+class GridTeachers(StrictModel):
+    """Teachers of a grid study: architectures x datasets x robustness recipes, named
+    ``<model>-<dataset label>-<recipe>``; a recipe is an augmentation (``{}``: the default one,
+    the 15 training corruptions at severities 0-5) or ``null`` (clean training)."""
+
+    models: list[str] = Field(min_length=1)
+    datasets: dict[str, DataConfig] = Field(min_length=1)
+    recipes: dict[str, AugmentConfig | None] = Field(min_length=1)
+
+    def expand(self) -> list[TeacherSpec]:
+        return [TeacherSpec(name=f"{m}-{d}-{r}", model=ModelRef(name=m), data=data, robust=aug is not None,
+                            augment=aug)
+                for m, (d, data), (r, aug) in itertools.product(self.models, self.datasets.items(),
+                                                                 self.recipes.items())]
+
+
+class ResourceConfig(StrictModel):
+    """What one task of a study asks a scheduler for (Ray schedules by it; local runs ignore GPUs)."""
+
+    cpus: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+
+
+class GridConfig(StrictModel):
+    """``birdkit study CONFIG``: many teacher-student pairs, BIRD on each, properties vs outcome.
+
+    Pairs are students x teachers (the grid) x student layers x seeds; each teacher, student and
+    pair is trained once into a folder named by the SHA-256 of what it is (content-hash caching),
+    so a teacher serves every pair it is part of, and a finished pair is never redone."""
+
+    name: str
+    description: str = ""
+    grid: GridTeachers
+    pair: str = Field("fmnist-split", description="built-in pair or YAML: budgets, BIRD overrides, evaluation")
+    students: list[StudentSpec] | None = Field(None, description="None: the pair's student")
+    layers: list[str] = Field(default_factory=lambda: ["pair"], min_length=1,
+                              description="student layers BIRD aligns with the teacher's default layer: a layer "
+                                          "name, 'pair' (the pair's BIRD override) or 'default' (the student's)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    eval: EvalConfig | None = Field(None, description="replaces the pair's evaluation (e.g. fewer test images)")
+    properties: PropertyConfig = Field(default_factory=PropertyConfig)
+    resources: ResourceConfig = Field(default_factory=ResourceConfig)
+
+    def students_or(self, pair: PairConfig) -> list[StudentSpec]:
+        return list(self.students) if self.students else [
+            StudentSpec(name=pair.student_model.name, model=pair.student_model, data=pair.student_data)]
+
+
 def _folder(folder: str):
     return resources.files("birdkit.config") / folder
 
@@ -222,6 +281,16 @@ def load_pair(name_or_path: str | Path) -> PairConfig:
     return load_builtin(name_or_path, PairConfig, folder=PAIRS_FOLDER, kind="benchmark pair")
 
 
-def load_study(name_or_path: str | Path) -> StudyConfig:
-    """A built-in study by name (``fmnist-teachers``) or a YAML file path."""
-    return load_builtin(name_or_path, StudyConfig, folder=STUDIES_FOLDER, kind="study")
+def load_study(name_or_path: str | Path) -> StudyConfig | GridConfig:
+    """A built-in study by name (``fmnist-teachers``) or a YAML file path: a
+    :class:`GridConfig` when it has a ``grid:``, else a :class:`StudyConfig`."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        raw = read_yaml(p)
+    else:
+        names = builtin_configs(STUDIES_FOLDER)
+        if str(name_or_path) not in names:
+            raise UnknownNameError("study", str(name_or_path), names)
+        with resources.as_file(_folder(STUDIES_FOLDER) / f"{name_or_path}.yaml") as f:
+            raw, p = read_yaml(f), f
+    return validate(GridConfig if "grid" in raw else StudyConfig, raw, source=str(p))

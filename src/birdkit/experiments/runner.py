@@ -221,7 +221,8 @@ class PairRunner:
             if tcfg.augment is None:
                 tcfg = tcfg.model_copy(update={"augment": AugmentConfig()})
         else:
-            tcfg = tcfg.model_copy(update={"augment": AugmentConfig() if spec.robust else None})
+            recipe = (spec.augment or AugmentConfig()) if spec.robust else None
+            tcfg = tcfg.model_copy(update={"augment": recipe})
             meta["robust"] = spec.robust
         self._stage("teacher" if spec is None else f"teacher {spec.name}")
         model = self._fit(Path(run_dir) if run_dir else self.root / "teacher", create_method("task", student=net),
