@@ -66,3 +66,22 @@ def test_bad_rows_are_refused():
         fit_rows(rows, predictors=["logme"])
     with pytest.raises(BirdkitError, match="need at least 5 rows"):
         fit_rows(rows[:4])
+
+
+def test_holdout_regret_beats_chance_when_a_property_predicts_and_recomputes_by_hand():
+    from birdkit.transferability import holdout_regret
+
+    rows = []
+    for student in ("s1", "s2"):
+        for r in _rows(n_teachers=15, seeds=1, seed=1 if student == "s1" else 2):
+            rows.append({**r, "student": student, "layer": "x"})
+    out = holdout_regret(rows, rankers=["leep"], folds=5)
+    recs, summ = out["records"], out["summary"]
+    assert len(recs) == 5 * 2 and all(r["candidates"] == 3 for r in recs)
+    assert summ["model"]["regret"] < summ["chance"]["regret"] and summ["model"]["verdict"] == "better"
+    assert summ["leep"]["regret"] < summ["chance"]["regret"]  # leep falls with the outcome: oriented by its sign
+    # one record by hand: the chance regret is best minus the candidates' mean
+    r0 = recs[0]
+    cands = [r for r in rows if r["student"] + "|x|" + str(r["seed"]) == r0["context"]]
+    assert r0["best"] in [c["robust_heldout"] for c in cands]
+    assert 0 <= r0["model"] <= r0["best"] - min(c["robust_heldout"] for c in cands) + 1e-12

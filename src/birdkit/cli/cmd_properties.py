@@ -133,6 +133,8 @@ def study_fit(
     folds: int = typer.Option(5, "--folds", min=2),
     out: Path = typer.Option(None, "--out", help="Folder for fit.json, ranks.csv and fit.png (default: next to "
                              "the rows)."),
+    holdout: bool = typer.Option(False, "--holdout", help="Also choose a teacher among teachers the fit never saw "
+                                 "(grouped folds): regret of the model, the default rule, each baseline and chance."),
 ) -> None:
     """Fit the outcome on the teacher properties: R^2 (in sample, adjusted, grouped CV) with a
     bootstrap interval, standardised coefficients, each predictor alone, and every predictor's
@@ -173,6 +175,23 @@ def study_fit(
         t.add_row(p, f"{r['spearman']:+.3f} [{r['spearman_low']:+.3f}, {r['spearman_high']:+.3f}]",
                   f"{r['kendall']:+.3f} [{r['kendall_low']:+.3f}, {r['kendall_high']:+.3f}]")
     console.print(t)
+    if holdout:
+        from birdkit.io import write_json
+        from birdkit.transferability import holdout_regret
+
+        ho = holdout_regret(rows, predictors=preds, rankers=[c for c in BASELINES if c in rows[0]], target=target,
+                            group=group or "teacher", folds=folds)
+        files += [write_csv(out / "holdout.csv", ho["records"]),
+                  write_json(out / "holdout.json", ho["summary"], indent=1)]
+        t = Table(title=f"choosing a teacher the fit never saw: regret in {target} (points) vs the best in hindsight")
+        for h in ("chooser", "mean regret [95% CI]", "minus chance [95% CI]", "verdict"):
+            t.add_column(h, justify="left" if h in ("chooser", "verdict") else "right")
+        for name, r in ho["summary"].items():
+            vs = (f"{100 * r['vs_chance']:+.2f} [{100 * r['vs_chance_low']:+.2f}, {100 * r['vs_chance_high']:+.2f}]"
+                  if "vs_chance" in r else "")
+            t.add_row(name, f"{100 * r['regret']:.2f} [{100 * r['low']:.2f}, {100 * r['high']:.2f}]", vs,
+                      r.get("verdict", ""))
+        console.print(t)
     console.print("written: " + ", ".join(str(f) for f in files))
 
 

@@ -242,7 +242,7 @@ def _execute(fn: Callable[..., Any], calls: Sequence[tuple], *, backend: str, wo
             except Exception as e:  # noqa: BLE001
                 result, err = None, f"{type(e).__name__}: {e}"
             done, failed = done + (err is None), failed + (err is not None)
-            report(sum(not f.done() for f in futures))
+            report(min(workers, sum(not f.done() for f in futures)))  # the rest wait in the queue
             yield args, result, err
 
 

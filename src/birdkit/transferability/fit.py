@@ -30,8 +30,9 @@ from scipy import stats
 
 from birdkit.errors import BirdkitError
 from birdkit.io import read_json, write_bytes, write_json
+from birdkit.stats import compare_paired, mean_interval
 
-__all__ = ["BASELINES", "PROPERTIES", "StudyFit", "fit_rows", "load_fit", "plot_fit", "predict",
+__all__ = ["BASELINES", "PROPERTIES", "StudyFit", "fit_rows", "holdout_regret", "load_fit", "plot_fit", "predict",
            "rank_correlations", "save_fit"]
 
 PROPERTIES = ("task_relevance", "complementary_knowledge", "behavioral_relevance")
@@ -203,3 +204,60 @@ def plot_fit(fit: StudyFit, rows: Sequence[Mapping[str, Any]], path: str | Path)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     return write_bytes(path, buf.getvalue())
+
+
+def _zrule(x: np.ndarray) -> np.ndarray:
+    sd = x.std(0)
+    return np.where(sd > 0, (x - x.mean(0)) / np.where(sd > 0, sd, 1), 0.0).mean(1)
+
+
+def holdout_regret(rows: Sequence[Mapping[str, Any]], *, predictors: Sequence[str] = PROPERTIES,
+                   rankers: Sequence[str] = (), target: str = "robust_heldout", group: str = "teacher",
+                   context: Sequence[str] = ("student", "layer", "seed"), folds: int = 5,
+                   level: float = 0.95) -> dict[str, Any]:
+    """Choosing a teacher for teachers never seen by the fit: regret against the best in hindsight.
+
+    Teachers are split into ``folds`` groups; for each fold the linear model is fitted on the other
+    teachers' rows, and for every context (a student, layer and seed) the held-out teachers are
+    ranked by (a) the model's prediction, (b) the default rule (mean z-score of the three
+    properties among the candidates), (c) each column of ``rankers`` alone, oriented by the sign of
+    its correlation with the target in the training folds, and (d) chance (the mean over the
+    candidates). Regret = the best candidate's ``target`` minus the chosen one's. Returns the
+    per-(fold, context) records and, per chooser, the mean regret with a Student-t interval over
+    the records and the paired difference to chance."""
+    from sklearn.linear_model import LinearRegression  # optional extra: birdkit[study]
+    from sklearn.model_selection import GroupKFold
+
+    rows = list(rows)
+    g = _group_ids(rows, group)
+    x, y = _matrix(rows, predictors), _matrix(rows, [target])[:, 0]
+    extra = _matrix(rows, rankers) if rankers else np.empty((len(rows), 0))
+    ctx = np.array(["|".join(str(r.get(c, "")) for c in context) for r in rows])
+    records = []
+    for k, (tr, te) in enumerate(GroupKFold(min(folds, len(np.unique(g)))).split(x, y, g)):
+        model = LinearRegression().fit(x[tr], y[tr])
+        signs = [1.0 if stats.spearmanr(extra[tr, j], y[tr]).statistic >= 0 else -1.0 for j in range(extra.shape[1])]
+        for c in np.unique(ctx[te]):
+            idx = te[ctx[te] == c]
+            if len(idx) < 2:
+                continue
+            best = y[idx].max()
+            rec = {"fold": k, "context": c, "candidates": len(idx), "best": float(best),
+                   "model": float(best - y[idx][np.argmax(model.predict(x[idx]))]),
+                   "default_rule": float(best - y[idx][np.argmax(_zrule(x[idx]))]),
+                   "chance": float(best - y[idx].mean())}
+            for j, name in enumerate(rankers):
+                rec[name] = float(best - y[idx][np.argmax(signs[j] * extra[idx, j])])
+            records.append(rec)
+    choosers = ["model", "default_rule", *rankers, "chance"]
+    summary = {}
+    for ch in choosers:
+        iv = mean_interval([r[ch] for r in records], level)
+        summary[ch] = {"regret": iv.mean, "low": iv.low, "high": iv.high, "n": iv.n}
+        if ch != "chance":
+            comp = compare_paired({i: r[ch] for i, r in enumerate(records)},
+                                  {i: r["chance"] for i, r in enumerate(records)}, level=level,
+                                  higher_is_better=False)
+            summary[ch].update(vs_chance=comp.interval.mean, vs_chance_low=comp.interval.low,
+                               vs_chance_high=comp.interval.high, verdict=comp.verdict)
+    return {"records": records, "summary": summary, "target": target, "folds": folds}
