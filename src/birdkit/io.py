@@ -223,7 +223,8 @@ def directory_lock(directory: str | os.PathLike, what: str = "run directory") ->
 
     A second process asking for the same directory gets :class:`~birdkit.errors.RunLockedError`
     at once, naming the process that holds it, instead of interleaving its files; the lock dies
-    with its process (a killed writer leaves no stale lock). Re-entrant within a process."""
+    with its process (a killed writer leaves no stale lock; a finished one leaves it empty).
+    Re-entrant within a process."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     key = str(path.resolve())
@@ -255,6 +256,8 @@ def directory_lock(directory: str | os.PathLike, what: str = "run directory") ->
             yield path
         finally:
             del _HELD[key]
+            f.truncate(0)  # a finished writer leaves an empty lock: no stale holder, same bytes each run
+            f.flush()
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     finally:
         f.close()
