@@ -134,3 +134,13 @@ def test_a_trainer_refuses_a_run_directory_another_process_is_writing(tmp_path):
         proc.wait()
     trainer.fit()
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_json_diff_names_dotted_paths_and_shortens_values():
+    from birdkit.io import json_diff
+
+    a = {"train": {"seed": 0, "optim": {"lr": 0.05}}, "name": "x" * 60, "same": [1, 2]}
+    b = {"train": {"seed": 1, "optim": {"lr": 0.05}}, "name": "y", "same": [1, 2], "new": None}
+    d = json_diff(a, b)
+    assert d == ['name: "' + "x" * 36 + '... -> "y"', "train.seed: 0 -> 1"]  # a missing key reads as null
+    assert json_diff({"a": 1}, {"a": 1}) == []

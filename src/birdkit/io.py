@@ -43,6 +43,7 @@ __all__ = [
     "atomic_path",
     "directory_lock",
     "cache_dir",
+    "json_diff",
     "jsonable",
     "parse_value",
     "read_csv",
@@ -215,6 +216,23 @@ def jsonable(obj: Any, where: str = "value", *, strict: bool = True) -> Any:
     if strict:
         raise TypeError(f"{where} holds a {type(obj).__name__} ({obj!r:.80}), which JSON cannot store")
     return repr(obj)
+
+
+def json_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two JSON values differ, as ``path: old -> new`` (values shortened to 40
+    characters): what a refusal to mix two runs or two recipes names."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += json_diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    if a == b:
+        return []
+
+    def short(v: Any) -> str:
+        t = json.dumps(v, default=str)
+        return t if len(t) <= 40 else t[:37] + "..."
+    return [f"{prefix[:-1]}: {short(a)} -> {short(b)}"]
 
 
 @contextlib.contextmanager

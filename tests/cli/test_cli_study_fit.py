@@ -23,3 +23,16 @@ def test_study_fit_writes_the_model_the_ranks_and_the_plot(tmp_path):
     assert (tmp_path / "fit.png").stat().st_size > 1000
     one_line_error(cli("study-fit", str(tmp_path / "study.csv"), "--target", "pgr", "--out", str(tmp_path / "x")),
                    "no column 'pgr'")
+
+
+def test_several_seeds_per_pair_report_reliability_and_can_be_averaged(tmp_path):
+    rows = [{"student": "s", "layer": "pair", **r} for r in _rows()]
+    write_csv(tmp_path / "study.csv", rows)
+    res = runner.invoke(app, ["study-fit", str(tmp_path / "study.csv"), "--mean-seeds"], terminal_width=250)
+    assert res.exit_code == 0, res.output
+    assert "seed reliability over 12 pairs x 3 seeds" in res.output and "noise ceiling" in res.output
+    rel = read_json(tmp_path / "reliability.json")
+    assert rel["pairs"] == 12 and 0 < rel["ceiling"] <= 1
+    assert read_json(tmp_path / "fit.json")["n"] == 12  # one row per pair
+    write_csv(tmp_path / "plain.csv", _rows())
+    one_line_error(cli("study-fit", str(tmp_path / "plain.csv"), "--mean-seeds"), "--mean-seeds needs the columns")

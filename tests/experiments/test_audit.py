@@ -129,9 +129,9 @@ def test_check_control_refuses_another_architecture_or_recipe():
     extra = {"data": {"dataset": "fashion-mnist"}, "train": {"epochs": 4, "seed": 0}, "model": {"name": "convnet_xs"}}
     teacher = {"spec": spec, "extra": {**extra, "plant": {"behavior": "backdoor"}}}
     check_control(teacher, {"spec": spec, "extra": extra})
-    with pytest.raises(BirdkitError, match="another architecture .*name: 'convnet_xs' vs 'convnet_s'"):
+    with pytest.raises(BirdkitError, match="another architecture .*name: \"convnet_xs\" -> \"convnet_s\""):
         check_control(teacher, {"spec": {**spec, "name": "convnet_s"}, "extra": extra})
-    with pytest.raises(BirdkitError, match="another recipe .*train.epochs: 4 vs 2"):
+    with pytest.raises(BirdkitError, match="another recipe .*train.epochs: 4 -> 2"):
         check_control(teacher, {"spec": spec, "extra": {**extra, "train": {"epochs": 2, "seed": 0}}})
     with pytest.raises(BirdkitError, match="carries a planted behavior"):
         check_control(teacher, teacher)

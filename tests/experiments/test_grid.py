@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from birdkit.config import GridConfig, dump_yaml, load_pair, load_study
-from birdkit.experiments import expand_grid, run_grid
+from birdkit.errors import RunMismatchError
+from birdkit.experiments import expand_grid, grid, grid_settings, run_grid
 from birdkit.io import directory_lock
 from pairs import shrink
 
@@ -55,6 +56,21 @@ def test_grid_expands_and_a_teacher_is_trained_once_for_all_its_pairs(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in root.glob("pairs/*/row.json")}
     again, _ = run_grid(cfg, tmp_path / "out")
     assert again == rows and {p: p.stat().st_mtime_ns for p in root.glob("pairs/*/row.json")} == before
+    # more seeds or students extend the study; other shared settings would mix two studies: refused untouched
+    assert grid_settings(cfg.model_copy(update={"seeds": [0, 1]})) == grid_settings(cfg)
+    other = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"max_test_samples": 16})})
+    files = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(RunMismatchError, match=r"other settings \(eval.max_test_samples: 32 -> 16\). Nothing was"):
+        run_grid(other, tmp_path / "out")
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == files
+
+
+def test_a_pool_worker_whose_study_died_takes_no_task(tmp_path, monkeypatch):
+    monkeypatch.setattr(grid, "_PARENT", os.getppid() + 1)  # not our parent: the study is gone
+    with pytest.raises(SystemExit, match="is gone"):
+        cfg = _cfg(tmp_path)
+        grid.pair_task(cfg.model_dump_json(), str(tmp_path / "out"), expand_grid(cfg)[0].as_dict())
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_second_launch_is_refused_while_the_first_runs(tmp_path):

@@ -85,3 +85,59 @@ def test_holdout_regret_beats_chance_when_a_property_predicts_and_recomputes_by_
     cands = [r for r in rows if r["student"] + "|x|" + str(r["seed"]) == r0["context"]]
     assert r0["best"] in [c["robust_heldout"] for c in cands]
     assert 0 <= r0["model"] <= r0["best"] - min(c["robust_heldout"] for c in cands) + 1e-12
+
+
+def _seeded_rows(noise: float, seeds=(0, 1, 2), teachers=12, students=3, rng_seed=0):
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for t in range(teachers):
+        for s in range(students):
+            effect = rng.normal(0, 1)
+            for seed in seeds:
+                rows.append({"student": f"s{s}", "teacher": f"t{t}", "layer": "pair", "seed": seed, "note": "x",
+                             "robust_heldout": effect + rng.normal(0, noise), "task_relevance": effect})
+    return rows
+
+
+def test_seed_reliability_against_numpy_and_scipy():
+    from birdkit.transferability import seed_reliability
+
+    rows = _seeded_rows(0.5)
+    rel = seed_reliability(rows, n_boot=200)
+    y = np.array([r["robust_heldout"] for r in rows]).reshape(36, 3)
+    within = np.mean(y.var(1, ddof=1))  # equal seeds per pair: the pooled variance is the mean variance
+    assert rel["within_sd"] == pytest.approx(np.sqrt(within)) and rel["df"] == 36 * 2
+    assert rel["ceiling"] == pytest.approx(1 - within / y.var(ddof=1))
+    assert rel["ceiling_mean"] == pytest.approx(1 - within / 3 / y.mean(1).var(ddof=1))
+    assert rel["test_retest"] == pytest.approx(stats.pearsonr(y[:, 0], y[:, 1]).statistic)
+    assert rel["pair_mean_half_width"] == pytest.approx(stats.t.ppf(0.975, 72) * np.sqrt(within / 3))
+    for m in ("ceiling", "ceiling_mean", "test_retest"):
+        assert rel[f"{m}_low"] <= rel[m] <= rel[f"{m}_high"]
+    # the true ceiling is 1 / (1 + 0.25) = 0.8 for one seed
+    assert 0.65 < rel["ceiling"] < 0.9 and rel["ceiling_mean"] > rel["ceiling"]
+
+
+def test_seed_reliability_sees_pure_noise_and_no_noise():
+    from birdkit.transferability import seed_reliability
+
+    assert seed_reliability(_seeded_rows(0.0), n_boot=50)["ceiling"] == pytest.approx(1.0)
+    rows = _seeded_rows(1.0)
+    for r in rows:  # every pair the same: all variance is seed noise
+        r["robust_heldout"] -= r["task_relevance"]
+    rel = seed_reliability(rows, n_boot=50)
+    assert abs(rel["ceiling"]) < 0.15 and abs(rel["test_retest"]) < 0.35
+
+
+def test_mean_over_seeds_averages_numbers_and_keeps_names():
+    from birdkit.transferability import mean_over_seeds, seed_reliability
+
+    rows = _seeded_rows(0.5, seeds=(0, 1))
+    means = mean_over_seeds(rows)
+    assert len(means) == 36 and all(m["n_seeds"] == 2 and "seed" not in m and m["note"] == "x" for m in means)
+    first = [r for r in rows if r["teacher"] == "t0" and r["student"] == "s0"]
+    assert means[0]["robust_heldout"] == pytest.approx(np.mean([r["robust_heldout"] for r in first]))
+    assert fit_rows(means, predictors=["task_relevance"], n_boot=50).n == 36
+    with pytest.raises(BirdkitError, match="at least 3 pairs with two or more seeds"):
+        seed_reliability(_seeded_rows(0.5, seeds=(0,)))
+    with pytest.raises(BirdkitError, match="no column 'layer'"):
+        mean_over_seeds([{"student": "a", "teacher": "b"}])

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from birdkit.cli import _options as opt
 from birdkit.cli.main import app, console
+from birdkit.errors import BirdkitError
 
 
 @app.command("properties")
@@ -135,25 +136,53 @@ def study_fit(
                              "the rows)."),
     holdout: bool = typer.Option(False, "--holdout", help="Also choose a teacher among teachers the fit never saw "
                                  "(grouped folds): regret of the model, the default rule, each baseline and chance."),
+    mean_seeds: bool = typer.Option(False, "--mean-seeds", help="Fit the per-pair mean over seeds (student, teacher, "
+                                    "layer) instead of every seed's row."),
 ) -> None:
     """Fit the outcome on the teacher properties: R^2 (in sample, adjusted, grouped CV) with a
     bootstrap interval, standardised coefficients, each predictor alone, and every predictor's
-    rank correlation with the outcome (the properties and the transferability baselines)."""
-    from birdkit.io import read_csv, write_csv
-    from birdkit.transferability import BASELINES, PROPERTIES, fit_rows, plot_fit, save_fit
+    rank correlation with the outcome (the properties and the transferability baselines). With
+    several seeds per pair it first says how much of the outcome is the pair (seed reliability)."""
+    from birdkit.io import read_csv, write_csv, write_json
+    from birdkit.transferability import (
+        BASELINES,
+        PAIR_KEY,
+        PROPERTIES,
+        fit_rows,
+        mean_over_seeds,
+        plot_fit,
+        save_fit,
+        seed_reliability,
+    )
 
     if not rows_csv.is_file():
         raise typer.BadParameter(f"{rows_csv} does not exist", param_hint="ROWS_CSV")
     rows = read_csv(rows_csv)
     if not rows:
         raise typer.BadParameter(f"{rows_csv} has no rows", param_hint="ROWS_CSV")
+    out = out or rows_csv.parent
+    files = []
+    seeded = all(c in rows[0] for c in (*PAIR_KEY, "seed"))
+    if seeded and len({tuple(r[c] for c in PAIR_KEY) for r in rows}) < len(rows):
+        rel = seed_reliability(rows, target, group=group or None)
+        files.append(write_json(out / "reliability.json", rel, indent=1))
+        console.print(f"seed reliability over {rel['pairs']} pairs x {rel['seeds_per_pair']:g} seeds: test-retest r "
+                      f"{rel['test_retest']:.3f} [{rel['test_retest_low']:.3f}, {rel['test_retest_high']:.3f}]; "
+                      f"within-pair SD {rel['within_sd']:.4f} of total {rel['total_sd']:.4f}; noise ceiling of R^2 "
+                      f"{rel['ceiling']:.3f} [{rel['ceiling_low']:.3f}, {rel['ceiling_high']:.3f}] for one seed, "
+                      f"{rel['ceiling_mean']:.3f} [{rel['ceiling_mean_low']:.3f}, {rel['ceiling_mean_high']:.3f}] "
+                      f"for the per-pair mean; a pair mean is known to +-{rel['pair_mean_half_width']:.4f}")
+    if mean_seeds:
+        if not seeded:
+            raise BirdkitError(f"--mean-seeds needs the columns {', '.join((*PAIR_KEY, 'seed'))}; {rows_csv} has "
+                               f"{', '.join(rows[0])}")
+        rows = mean_over_seeds(rows)
     preds = [p.strip() for p in predictors.split(",") if p.strip()]
     ranked = [c for c in (*PROPERTIES, *BASELINES, *preds) if c in rows[0]]
     fit = fit_rows(rows, target=target, predictors=preds, group=group or None, folds=folds,
                    rank_predictors=list(dict.fromkeys(ranked)))
-    out = out or rows_csv.parent
-    files = [save_fit(fit, out / "fit.json"),
-             write_csv(out / "ranks.csv", [{"predictor": k, **v} for k, v in fit.ranks.items()])]
+    files += [save_fit(fit, out / "fit.json"),
+              write_csv(out / "ranks.csv", [{"predictor": k, **v} for k, v in fit.ranks.items()])]
     try:
         files.append(plot_fit(fit, rows, out / "fit.png"))
     except ImportError:  # pragma: no cover - optional extra
@@ -176,7 +205,6 @@ def study_fit(
                   f"{r['kendall']:+.3f} [{r['kendall_low']:+.3f}, {r['kendall_high']:+.3f}]")
     console.print(t)
     if holdout:
-        from birdkit.io import write_json
         from birdkit.transferability import holdout_regret
 
         ho = holdout_regret(rows, predictors=preds, rankers=[c for c in BASELINES if c in rows[0]], target=target,

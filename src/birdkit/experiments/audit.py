@@ -57,7 +57,7 @@ from birdkit.config import AuditConfig, DataConfig, PairConfig, SubliminalConfig
 from birdkit.data import TensorData, load_split
 from birdkit.errors import BirdkitError, ShapeError
 from birdkit.experiments.runner import PairRunner, Progress, check_pair_methods, seed_dir
-from birdkit.io import directory_lock, read_json, write_csv, write_json, write_text
+from birdkit.io import directory_lock, json_diff, read_json, write_csv, write_json, write_text
 from birdkit.methods import method_class
 
 __all__ = ["SUBLIMINAL_CONTRASTS", "SUBLIMINAL_MODELS", "AuditResult", "AuditSources", "check_control", "headline_rows",
@@ -93,25 +93,16 @@ class AuditResult:
     seconds: float = 0.0
 
 
-def _diffs(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for k in sorted(set(a) | set(b)):
-            out += _diffs(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [] if a == b else [f"{prefix[:-1]}: {a!r} vs {b!r}"]
-
-
 def check_control(teacher_meta: dict[str, Any], control_meta: dict[str, Any]) -> None:
     """Refuse (one line) a control teacher that is not the planted teacher's recipe without
     the behavior: another architecture (model spec) or, where both checkpoints record it
     (``birdkit train`` does), other data, training config or model options."""
-    spec_diffs = _diffs(teacher_meta.get("spec") or {}, control_meta.get("spec") or {})
+    spec_diffs = json_diff(teacher_meta.get("spec") or {}, control_meta.get("spec") or {})
     if spec_diffs:
         raise BirdkitError("the control teacher has another architecture than the teacher (" +
                            "; ".join(spec_diffs[:4]) + "): a control must differ only by the planted behavior")
     te, ce = teacher_meta.get("extra") or {}, control_meta.get("extra") or {}
-    recipe = [d for k in RECIPE_KEYS if k in te and k in ce for d in _diffs(te[k], ce[k], f"{k}.")]
+    recipe = [d for k in RECIPE_KEYS if k in te and k in ce for d in json_diff(te[k], ce[k], f"{k}.")]
     if recipe:
         raise BirdkitError("the control teacher was trained by another recipe than the teacher (" +
                            "; ".join(recipe[:4]) + "): train it with the same command, without --plant")

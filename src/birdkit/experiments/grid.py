@@ -13,7 +13,10 @@ seeds. Work runs in three phases, each a set of independent tasks:
 Every folder is named by the SHA-256 of what it holds (the spec, the budget, the seed): a teacher
 serves every pair it is part of, a finished task is never redone, and an interrupted study
 restarts where it stopped (each training also resumes from its last checkpoint). The study
-folder is locked by the process that runs it, so a second launch is refused.
+folder is locked by the process that runs it, so a second launch is refused; it records the
+settings every pair shares (the base pair, evaluation, property measurement) in
+``settings.json`` and refuses to add pairs made under other settings to it. Pool workers whose
+study process died (killed) stop instead of starting the next queued task.
 
 Tasks are plain module-level functions of JSON-able arguments, so the same code runs in this
 process, in a process pool (``backend="local"``, ``workers``) or as Ray tasks (``backend="ray"``,
@@ -28,6 +31,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,20 +42,22 @@ import torch
 
 from birdkit.config import GridConfig, LayerPair, PairConfig, StudentSpec, TeacherSpec, load_pair
 from birdkit.data import DATASETS
-from birdkit.errors import BirdkitError
+from birdkit.errors import BirdkitError, RunMismatchError
 from birdkit.evaluation.robustness import pgr, summarize
 from birdkit.experiments.runner import PairRunner, Progress
 from birdkit.features import validate_layers
-from birdkit.io import directory_lock, read_json, write_csv, write_json
+from birdkit.io import directory_lock, json_diff, read_json, write_csv, write_json
 from birdkit.models import MODELS, create_model
 from birdkit.transferability import PROPERTIES, teacher_properties
 
-__all__ = ["BACKENDS", "GridTask", "expand_grid", "run_grid"]
+__all__ = ["BACKENDS", "GridTask", "expand_grid", "grid_settings", "run_grid"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "ray")
 ROW = "row.json"
+SETTINGS = "settings.json"
+_PARENT: int | None = None  # in a pool worker: the study process that started it
 
 
 def _hash(obj: Any) -> str:
@@ -126,8 +132,22 @@ class _Grid:
 # ---------------------------------------------------------------------------------------------
 # tasks (module-level functions of JSON-able arguments: Ray and process pools ship them as is)
 # ---------------------------------------------------------------------------------------------
+def _remember_parent() -> None:
+    """Pool-worker initializer: remember the study process."""
+    global _PARENT
+    _PARENT = os.getppid()
+
+
+def _stop_if_orphaned() -> None:
+    """A worker whose study process is gone (killed) takes no further task: the resumed study
+    will, and two writers of one pair would only meet at its lock."""
+    if _PARENT is not None and os.getppid() != _PARENT:
+        raise SystemExit(f"the study process {_PARENT} is gone; this worker stops")
+
+
 def teacher_task(cfg_json: str, out: str, teacher_json: str, seed: int) -> str:
     """Train one teacher (or find it trained); returns its run folder."""
+    _stop_if_orphaned()
     g = _Grid(cfg_json, out)
     teacher = TeacherSpec.model_validate_json(teacher_json)
     student = g.cfg.students_or(g.base)[0]  # the input format every network of the grid shares
@@ -139,6 +159,7 @@ def teacher_task(cfg_json: str, out: str, teacher_json: str, seed: int) -> str:
 
 def student_task(cfg_json: str, out: str, student_json: str, seed: int) -> dict[str, float]:
     """Train one student and its oracle (or find them) and evaluate both; returns their robust accuracy."""
+    _stop_if_orphaned()
     g = _Grid(cfg_json, out)
     student = StudentSpec.model_validate_json(student_json)
     d = g.student_dir(student, seed)
@@ -154,6 +175,7 @@ def student_task(cfg_json: str, out: str, student_json: str, seed: int) -> dict[
 
 def pair_task(cfg_json: str, out: str, task: dict[str, Any]) -> dict[str, Any]:
     """One pair: properties, baselines, BIRD, evaluation; the row (also written to ``row.json``)."""
+    _stop_if_orphaned()
     g = _Grid(cfg_json, out)
     t = GridTask(**task)
     d = g.root / "pairs" / t.key
@@ -233,7 +255,8 @@ def _execute(fn: Callable[..., Any], calls: Sequence[tuple], *, backend: str, wo
             report(0 if i == total - 1 else 1)
             yield args, result, err
         return
-    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                initializer=_remember_parent) as pool:
         futures = {pool.submit(fn, *args): args for args in calls}
         for fut in cf.as_completed(futures):
             args = futures[fut]
@@ -265,6 +288,26 @@ def _check(cfg: GridConfig, tasks: Sequence[GridTask]) -> None:
         raise BirdkitError(f"study {cfg.name!r} has no pairs")
 
 
+def grid_settings(cfg: GridConfig) -> dict[str, Any]:
+    """What every pair of a study folder shares and its folder names do not hash: the base pair
+    (budgets, BIRD's settings), the evaluation and the property measurement."""
+    return {"pair": load_pair(cfg.pair).model_dump(mode="json"), "properties": cfg.properties.model_dump(mode="json"),
+            "eval": cfg.eval.model_dump(mode="json") if cfg.eval else None}
+
+
+def _check_settings(root: Path, cfg: GridConfig) -> None:
+    """Record the study's shared settings, or refuse (changing nothing) a folder made under others."""
+    path, current = root / SETTINGS, grid_settings(cfg)
+    if path.is_file():
+        diffs = json_diff(read_json(path), current)
+        if diffs:
+            shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+            raise RunMismatchError(f"{root} holds a study made under other settings ({shown}). Nothing was changed: "
+                                   "use another --out or study name, or delete the folder to start over.")
+        return
+    write_json(path, current, indent=1, sort_keys=True)
+
+
 def run_grid(cfg: GridConfig, out_dir: str | Path, *, backend: str = "local", workers: int = 1,
              progress: Progress | None = None, limit: int | None = None) -> tuple[list[dict], list[dict]]:
     """Run (or resume) the grid study; returns the rows of the finished pairs (also written to
@@ -281,6 +324,7 @@ def run_grid(cfg: GridConfig, out_dir: str | Path, *, backend: str = "local", wo
     kw = {"backend": backend, "workers": workers, "cpus": res.cpus, "gpus": res.gpus, "progress": progress}
     failures: list[dict] = []
     with directory_lock(root, "study directory"):
+        _check_settings(root, cfg)
         write_json(root / "study.json", cfg.model_dump(mode="json"))
         g = _Grid(cfg_json, out)
         teachers = sorted({(t.teacher, t.seed) for t in tasks})

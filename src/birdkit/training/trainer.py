@@ -40,7 +40,7 @@ from birdkit.config import AugmentConfig, TrainConfig
 from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, RunMismatchError, ShapeError
 from birdkit.features import accuracy as _accuracy
-from birdkit.io import directory_lock, read_csv, read_json, write_csv, write_json
+from birdkit.io import directory_lock, json_diff, read_csv, read_json, write_csv, write_json
 from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
 from birdkit.training.seeds import epoch_seed, order_seed
@@ -261,7 +261,7 @@ class Trainer:
         current = self.fingerprint()
         if path.exists():
             stored = read_json(path)
-            diffs = _diff(stored, current)
+            diffs = json_diff(stored, current)
             if diffs:
                 shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
                 raise RunMismatchError(
@@ -347,18 +347,3 @@ class Trainer:
 
     def _write_history(self, history: list[dict]) -> None:
         write_csv(self.run_dir / METRICS_FILE, history)
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two JSON values differ, as ``path: old -> new``."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for k in sorted(set(a) | set(b), key=str):
-            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    if a != b:
-        def short(v: Any) -> str:
-            t = json.dumps(v)
-            return t if len(t) <= 40 else t[:37] + "..."
-        return [f"{prefix[:-1]}: {short(a)} -> {short(b)}"]
-    return []

@@ -32,11 +32,12 @@ from birdkit.errors import BirdkitError
 from birdkit.io import read_json, write_bytes, write_json
 from birdkit.stats import compare_paired, mean_interval
 
-__all__ = ["BASELINES", "PROPERTIES", "StudyFit", "fit_rows", "holdout_regret", "load_fit", "plot_fit", "predict",
-           "rank_correlations", "save_fit"]
+__all__ = ["BASELINES", "PAIR_KEY", "PROPERTIES", "StudyFit", "fit_rows", "holdout_regret", "load_fit",
+           "mean_over_seeds", "plot_fit", "predict", "rank_correlations", "save_fit", "seed_reliability"]
 
 PROPERTIES = ("task_relevance", "complementary_knowledge", "behavioral_relevance")
 BASELINES = ("leep", "nce", "h_score", "logme")
+PAIR_KEY = ("student", "teacher", "layer")  # what names a pair across its seeds
 
 
 @dataclass
@@ -261,3 +262,94 @@ def holdout_regret(rows: Sequence[Mapping[str, Any]], *, predictors: Sequence[st
             summary[ch].update(vs_chance=comp.interval.mean, vs_chance_low=comp.interval.low,
                                vs_chance_high=comp.interval.high, verdict=comp.verdict)
     return {"records": records, "summary": summary, "target": target, "folds": folds}
+
+
+def _pairs(rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> dict[tuple, list[Mapping[str, Any]]]:
+    missing = [c for c in key if c not in rows[0]]
+    if missing:
+        raise BirdkitError(f"the rows have no column {missing[0]!r}; columns: {', '.join(rows[0])}")
+    out: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(str(r[c]) for c in key), []).append(r)
+    return out
+
+
+def _number(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def mean_over_seeds(rows: Sequence[Mapping[str, Any]], key: Sequence[str] = PAIR_KEY,
+                    seed: str = "seed") -> list[dict[str, Any]]:
+    """One row per pair (``key``): every numeric column averaged over the pair's seeds, the rest
+    from its first row, ``seed`` replaced by the number of seeds (``n_seeds``)."""
+    out = []
+    for group in _pairs(list(rows), key).values():
+        row: dict[str, Any] = {}
+        for c, v in group[0].items():
+            if c == seed:
+                continue
+            vals = [_number(r.get(c)) for r in group]
+            row[c] = float(np.mean(vals)) if c not in key and all(x is not None for x in vals) else v
+        row["n_seeds"] = len(group)
+        out.append(row)
+    return out
+
+
+def seed_reliability(rows: Sequence[Mapping[str, Any]], target: str = "robust_heldout", *,
+                     key: Sequence[str] = PAIR_KEY, seed: str = "seed", group: str | None = "teacher",
+                     level: float = 0.95, n_boot: int = 2000, boot_seed: int = 0) -> dict[str, float]:
+    """How much of a single-seed outcome is the pair, and how much is seed noise.
+
+    Over pairs with two or more seeds: the pooled within-pair (seed) standard deviation
+    ``s_w`` (degrees of freedom ``sum(k_i - 1)``); the noise ceiling ``1 - s_w^2 / s_total^2``
+    (``s_total``: the standard deviation of all single-seed outcomes), the largest share of their
+    variance any predictor of the pair can explain; the ceiling for per-pair means of ``k`` seeds,
+    ``1 - (s_w^2 / k) / s_means^2``; the Pearson correlation between the two lowest common seeds'
+    outcomes (test-retest reliability); the half-width of a pair mean's interval from the pooled
+    ``s_w``. Percentile intervals from a bootstrap over ``group``."""
+    pairs = {k: v for k, v in _pairs(list(rows), key).items() if len(v) >= 2}
+    if len(pairs) < 3:
+        raise BirdkitError(f"seed reliability needs at least 3 pairs with two or more seeds, got {len(pairs)}")
+    seeds = sorted(set.intersection(*({str(r[seed]) for r in v} for v in pairs.values())), key=_seed_order)
+    if len(seeds) < 2:
+        raise BirdkitError("seed reliability needs two seeds that every pair has")
+    a_seed, b_seed = seeds[:2]
+    groups = list(pairs.values())
+    y = [np.array([float(r[target]) for r in v]) for v in groups]
+    ab = np.array([[float(next(r[target] for r in v if str(r[seed]) == s)) for s in (a_seed, b_seed)]
+                   for v in groups])
+    gid = _group_ids([v[0] for v in groups], group)
+
+    def measure(idx: np.ndarray) -> tuple[float, float, float, float]:
+        ys = [y[i] for i in idx]
+        df = sum(len(v) - 1 for v in ys)
+        within = sum(float(np.sum((v - v.mean()) ** 2)) for v in ys) / df
+        total = float(np.var(np.concatenate(ys), ddof=1))
+        means = np.array([v.mean() for v in ys])
+        k = float(np.mean([len(v) for v in ys]))
+        r = float(np.corrcoef(ab[idx, 0], ab[idx, 1])[0, 1])
+        return within, 1 - within / total, 1 - within / k / float(np.var(means, ddof=1)), r
+
+    idx_all = np.arange(len(groups))
+    within, ceiling, ceiling_mean, r = measure(idx_all)
+    df = sum(len(v) - 1 for v in y)
+    k = float(np.mean([len(v) for v in y]))
+    boots = np.array([measure(i) for i in _boot_groups(gid, n_boot, boot_seed)])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    lo, hi = np.quantile(boots, q, axis=0)
+    return {"pairs": len(groups), "seeds_per_pair": k, "seed_a": a_seed, "seed_b": b_seed, "df": df,
+            "within_sd": math.sqrt(within), "total_sd": float(np.std(np.concatenate(y), ddof=1)),
+            "between_sd": float(np.std([v.mean() for v in y], ddof=1)),
+            "ceiling": ceiling, "ceiling_low": float(lo[1]), "ceiling_high": float(hi[1]),
+            "ceiling_mean": ceiling_mean, "ceiling_mean_low": float(lo[2]), "ceiling_mean_high": float(hi[2]),
+            "test_retest": r, "test_retest_low": float(lo[3]), "test_retest_high": float(hi[3]),
+            "pair_mean_half_width": float(stats.t.ppf((1 + level) / 2, df) * math.sqrt(within / k)),
+            "level": level}
+
+
+def _seed_order(s: str) -> tuple[int, float | str]:
+    x = _number(s)
+    return (0, x) if x is not None else (1, s)
