@@ -596,3 +596,26 @@ def test_error_shapes_and_sigma():
 def test_top_level_exports():
     assert birdkit.cka is cka
     assert birdkit.hsic is hsic
+
+
+@pytest.mark.parametrize(("n", "p1", "p2"), [(256, 8, 16), (40, 6, 3), (1024, 64, 32)])
+def test_debiased_linear_feature_form_equals_the_u_centred_gram_form_with_gradients(n, p1, p2):
+    from birdkit.functional.cka import _feature_terms_unbiased, _gram_terms, _use_feature_form, center_features
+
+    assert _use_feature_form(n, p1, p2)  # what cka() takes for these shapes
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, p1, generator=g, dtype=torch.float64, requires_grad=True)
+    y = (x[:, :1] + torch.randn(n, p2, generator=g, dtype=torch.float64)).detach().requires_grad_(True)
+    xc, yc = center_features(x), center_features(y)
+    fast = _feature_terms_unbiased(xc, yc)
+    slow = _gram_terms(xc @ xc.T, yc @ yc.T, True, True)
+    for a, b in zip(fast, slow, strict=True):
+        assert a.item() == pytest.approx(b.item(), rel=1e-10)
+    ga = torch.autograd.grad(fast[0] / (fast[1] * fast[2]).sqrt(), (x, y))
+    gb = torch.autograd.grad(slow[0] / (slow[1] * slow[2]).sqrt(), (x, y))
+    for a, b in zip(ga, gb, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+    # and the public function agrees with the float64 reference in float32
+    xf, yf = x.detach().float(), y.detach().float()
+    ref = ref_cka(x.detach().numpy(), y.detach().numpy(), debiased=True)
+    assert cka(xf, yf, debiased=True).item() == pytest.approx(ref, abs=1e-5)

@@ -54,6 +54,8 @@ class TrainConfig(StrictModel):
     max_train_samples: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(1, ge=1, description="epochs between training-state checkpoints")
     tensorboard: bool = True
+    teacher_cache: bool = Field(True, description="reuse the frozen teacher's per-sample features when inputs repeat "
+                                "(no augmentation); results are unchanged")
 
     def with_lr(self, lr: float | None) -> TrainConfig:
         """A copy with the optimiser's learning rate set to ``lr`` (unchanged when None)."""

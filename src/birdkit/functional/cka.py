@@ -593,6 +593,22 @@ def _feature_terms(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return _sqnorm(y.T @ x), _sqnorm(x.T @ x), _sqnorm(y.T @ y)
 
 
+def _feature_terms_unbiased(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Unbiased linear terms in feature space, on centred features: ``<U(K), U(L)>_F`` etc.
+    for ``K = X X^T`` without forming ``K``, so debiased CKA costs what biased CKA costs.
+
+    With ``d_i = ||x_i||^2`` and ``S = sum_i d_i``, centred features give ``K~ 1 = -d`` and
+    ``1^T K~ 1 = -S``, so Song et al.'s (2012) estimator times ``n (n-3)`` is
+    ``||Y^T X||_F^2 + S_x S_y / ((n-1)(n-2)) - (1 + 2/(n-2)) d_x . d_y``."""
+    n = x.shape[0]
+    dx, dy = (x * x).sum(1), (y * y).sum(1)
+    sx, sy = dx.sum(), dy.sum()
+    c, e = 1.0 / ((n - 1) * (n - 2)), 1.0 + 2.0 / (n - 2)
+    return (_sqnorm(y.T @ x) + c * sx * sy - e * torch.dot(dx, dy),
+            _sqnorm(x.T @ x) + c * sx * sx - e * torch.dot(dx, dx),
+            _sqnorm(y.T @ y) + c * sy * sy - e * torch.dot(dy, dy))
+
+
 def _gram_terms(k: Tensor, l: Tensor, centre: bool, unbiased: bool) -> tuple[Tensor, Tensor, Tensor]:  # noqa: E741
     """``(<K', L'>_F, ||K'||_F^2, ||L'||_F^2)`` with ``K' = centred K`` (or ``K`` itself)."""
     if centre:
@@ -636,14 +652,14 @@ def _terms(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The three unnormalised HSIC terms of prepared features ``xs = xc / sx``, ``ys = yc / sy``.
 
-    Biased linear: feature form when cheaper, else the Gram form; its Gram matrices of
-    centred features are already doubly centred, so they are centred again only if
-    ``centre_linear_gram``. Debiased and RBF: U- or double-centred Gram matrices.
+    Linear: the feature form when cheaper (biased or unbiased), else the Gram form; Gram
+    matrices of centred features are already doubly centred, so they are centred again only if
+    ``centre_linear_gram`` (U-centred when debiased). RBF: U- or double-centred Gram matrices.
     """
     n, p1, p2 = xs.shape[0], xs.shape[1], ys.shape[1]
     if st.kernel == "linear":
-        if not st.debiased and _use_feature_form(n, p1, p2):
-            return _feature_terms(xs, ys)
+        if _use_feature_form(n, p1, p2):
+            return _feature_terms_unbiased(xs, ys) if st.debiased else _feature_terms(xs, ys)
         return _gram_terms(xs @ xs.T, ys @ ys.T, centre_linear_gram or st.debiased, st.debiased)
     sig_x, sig_y = st.sigma if isinstance(st.sigma, tuple) else (st.sigma, st.sigma)
     k = _rbf_gram_scaled(xs, sx, sig_x, st.sigma_heuristic, st.sigma_scale)

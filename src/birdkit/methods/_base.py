@@ -76,6 +76,18 @@ class TransferMethod(nn.Module):
         # state, nor switched to train mode.
         self.__dict__["teacher"] = teacher
         self._stage: str = "main"
+        self.batch_keys: torch.Tensor | None = None
+
+    # -- execution ----------------------------------------------------------------------
+    def set_batch_keys(self, keys: torch.Tensor | None) -> None:
+        """Which training samples the next batch holds (the trainer sets it when a sample's input
+        is the same in every epoch, so per-sample results of the frozen teacher can be reused)."""
+        self.batch_keys = keys
+
+    def enable_teacher_cache(self, size: int) -> bool:
+        """Cache the frozen teacher's per-sample results over ``size`` training samples, where the
+        method has any to cache; returns whether it does (the base class: no)."""
+        return False
 
     @classmethod
     def from_config(cls, cfg: MethodConfig, *, student: nn.Module | None, teacher: nn.Module | None,

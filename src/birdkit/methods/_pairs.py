@@ -9,7 +9,7 @@ from birdkit.config import LayerPair
 from birdkit.features import capture, validate_layers
 from birdkit.methods._base import TransferMethod
 
-__all__ = ["LayerPairMethod", "feature_dims", "forward_pairs", "resolve_pairs"]
+__all__ = ["LayerPairMethod", "TeacherFeatureCache", "feature_dims", "forward_pairs", "resolve_pairs"]
 
 
 def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair] | None) -> list[LayerPair]:
@@ -23,13 +23,53 @@ def resolve_pairs(teacher: nn.Module, student: nn.Module, layers: list[LayerPair
     return list(layers)
 
 
-def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair], x: torch.Tensor):
-    """One forward of both networks on the same batch: the frozen teacher under no_grad, the
-    student with gradients. Returns (student logits, teacher features, student features), the
-    features global-average-pooled, one tensor per pair."""
+class TeacherFeatureCache:
+    """The frozen teacher's pooled features of each training sample, computed once.
+
+    The teacher is frozen (eval mode, no gradients), so when its inputs repeat (a training set
+    without random augmentation) its features of sample ``i`` are the same in every epoch: they
+    are stored at key ``i`` the first time and read back afterwards, which leaves the student's
+    forward and backward as the cost of an epoch (docs/performance.md, "teacher-feature cache").
+    A batch is read from the cache only when every one of its keys is stored; storage is one
+    ``(size, width)`` tensor per pair on the features' device, allocated at the first store."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.feats: list[torch.Tensor] | None = None
+        self.stored = torch.zeros(size, dtype=torch.bool)
+        self.hits = self.misses = 0
+
+    def lookup(self, keys: torch.Tensor) -> list[torch.Tensor] | None:
+        """The cached features of ``keys`` (one tensor per pair), or None unless all are stored."""
+        if self.feats is None or not bool(self.stored[keys.cpu()].all()):
+            self.misses += 1
+            return None
+        self.hits += 1
+        k = keys.to(self.feats[0].device)
+        return [f[k] for f in self.feats]
+
+    def store(self, keys: torch.Tensor, feats: list[torch.Tensor]) -> None:
+        if self.feats is None:
+            self.feats = [torch.zeros(self.size, f.shape[1], dtype=f.dtype, device=f.device) for f in feats]
+        for bank, f in zip(self.feats, feats, strict=True):
+            bank[keys.to(bank.device)] = f.detach()
+        self.stored[keys.cpu()] = True
+
+
+def teacher_features(teacher: nn.Module, pairs: list[LayerPair], x: torch.Tensor) -> list[torch.Tensor]:
+    """The frozen teacher's pooled features of batch ``x`` at each pair's teacher layer (no_grad)."""
     with torch.no_grad(), capture(teacher, [p.teacher for p in pairs], pool="avg") as tf:
         teacher(x)
-        t_feats = [tf[p.teacher] for p in pairs]
+        return [tf[p.teacher] for p in pairs]
+
+
+def forward_pairs(teacher: nn.Module, student: nn.Module, pairs: list[LayerPair], x: torch.Tensor,
+                  t_feats: list[torch.Tensor] | None = None):
+    """One forward of both networks on the same batch: the frozen teacher under no_grad (unless
+    its features ``t_feats`` are given), the student with gradients. Returns (student logits,
+    teacher features, student features), the features global-average-pooled, one per pair."""
+    if t_feats is None:
+        t_feats = teacher_features(teacher, pairs, x)
     with capture(student, [p.student for p in pairs], pool="avg") as sf:
         out = student(x)
         s_feats = [sf[p.student] for p in pairs]
@@ -67,7 +107,21 @@ class LayerPairMethod(TransferMethod):
         super().__init__(student, teacher=teacher)
         self.alpha = alpha
         self.pairs = resolve_pairs(teacher, student, layers)
+        self.teacher_cache: TeacherFeatureCache | None = None
+
+    def enable_teacher_cache(self, size: int) -> bool:
+        self.teacher_cache = TeacherFeatureCache(size)
+        return True
 
     def paired_forward(self, x: torch.Tensor):
-        """``(student logits, teacher features, student features)`` of batch ``x`` (see :func:`forward_pairs`)."""
-        return forward_pairs(self.teacher, self.model, self.pairs, x)
+        """``(student logits, teacher features, student features)`` of batch ``x`` (see
+        :func:`forward_pairs`); in training mode with a cache and batch keys, the teacher's
+        features come from :class:`TeacherFeatureCache` once stored."""
+        keys, cache = self.batch_keys, self.teacher_cache
+        if cache is None or keys is None or not self.training:
+            return forward_pairs(self.teacher, self.model, self.pairs, x)
+        t_feats = cache.lookup(keys)
+        if t_feats is None:
+            t_feats = teacher_features(self.teacher, self.pairs, x)
+            cache.store(keys, t_feats)
+        return forward_pairs(self.teacher, self.model, self.pairs, x, t_feats)

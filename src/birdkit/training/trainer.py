@@ -56,7 +56,7 @@ METRICS_FILE = "metrics.csv"
 RUN_FILE = "run.json"
 LOG_FILE = "train.log"
 # TrainConfig fields that change how a run is executed or logged, not what it computes
-NOT_IDENTITY = frozenset({"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size"})
+NOT_IDENTITY = frozenset({"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size", "teacher_cache"})
 
 
 class NonFiniteLossError(BirdkitError, FloatingPointError):
@@ -156,6 +156,9 @@ class Trainer:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         method = self.method.to(self.device)
+        # the teacher sees the same input of a sample in every epoch only without augmentation
+        self._keyed = bool(self.cfg.teacher_cache and self.augment is None and method.trains
+                           and method.enable_teacher_cache(len(self.train_data)))
         stages = [s for s in method.stages(self.cfg.epochs) if s.epochs > 0] if method.trains else []
         steps_per_epoch = len(self.train_data) // self.cfg.batch_size  # drop_last: fixed batch size for CKA
 
@@ -211,6 +214,7 @@ class Trainer:
         finally:
             if writer is not None:
                 writer.close()
+        method.set_batch_keys(None)
         method.eval()
         final_metrics = {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))}
         save_checkpoint(self.run_dir / MODEL_FILE, method.model,
@@ -294,6 +298,7 @@ class Trainer:
                 x = self.augment(x, idx)
             x = data.normalize(x).to(self.device)
             y = data.targets[idx].to(self.device)
+            method.set_batch_keys(idx if self._keyed else None)
             out = method(x, y)
             loss = out["loss"]
             if not torch.isfinite(loss):
