@@ -15,7 +15,7 @@ BIN = Path(sys.executable).parent
 
 #: imports allowed inside functions: optional extras (and torch internals absent from some builds)
 OPTIONAL = ("sklearn", "pandas", "matplotlib", "torch.utils.tensorboard", "torch._dynamo", "mlxtend", "cv2",
-            "imagecorruptions", "ray")
+            "imagecorruptions", "ray", "timm", "torchdistill")
 
 
 def _modules():

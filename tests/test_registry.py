@@ -151,3 +151,42 @@ def test_contains_len_iter():
     assert len(reg) == 4
     assert list(reg) == ["alpha", "alphabet", "beta", "zeta"]
     assert len(Registry("empty")) == 0 and list(Registry("empty")) == []
+
+
+def _spaced():
+    """A registry with the namespace ``ext:`` resolving two outside names on demand."""
+    reg = _reg()
+    outside = {"big": 1, "bigger": 2}
+    calls = []
+
+    def resolve(rest):
+        calls.append(rest)
+        if rest not in outside:
+            raise UnknownNameError("widget", f"ext:{rest}", [f"ext:{n}" for n in outside])
+        return (lambda: outside[rest]), {"size": outside[rest]}
+
+    reg.add_namespace("ext", resolve, lambda: list(outside))
+    return reg, calls
+
+
+def test_namespace_resolves_on_demand_without_registering():
+    reg, calls = _spaced()
+    assert reg.get("ext:big")() == 1 and reg.meta("ext:bigger") == {"size": 2}
+    assert calls == ["big", "bigger"]  # resolved at each lookup, nothing cached
+    assert "ext:big" in reg and "ext:nope" not in reg
+    assert len(reg) == 4 and "ext:big" not in list(reg)  # not part of the registered names
+    with pytest.raises(UnknownNameError, match=r"Unknown widget 'ext:bog'\. Did you mean: 'ext:big'"):
+        reg.get("ext:bog")
+    with pytest.raises(UnknownNameError, match="Unknown widget 'other:big'"):  # no such namespace
+        reg.get("other:big")
+
+
+def test_namespace_names_listed_only_for_their_prefix():
+    reg, _ = _spaced()
+    assert reg.names() == reg.names("*") == ["alpha", "alphabet", "beta", "zeta"]
+    assert reg.names("ext:*") == ["ext:big", "ext:bigger"]
+    assert reg.names("ext:bigg*") == ["ext:bigger"]
+    with pytest.raises(ValueError, match="namespace 'ext'"):
+        reg.add_namespace("ext", lambda rest: None, list)
+    with pytest.raises(ValueError, match="plain word"):
+        reg.add_namespace("a:b", lambda rest: None, list)

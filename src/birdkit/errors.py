@@ -74,6 +74,16 @@ class IntegrityError(BirdkitError, ValueError):
     """A materialised file does not match its manifest (truncated, edited or foreign)."""
 
 
+class UnsupportedModelError(BirdkitError, ValueError):
+    """An architecture birdkit's adapter cannot wrap (no single linear classifier, channels-last
+    features): ``create_model`` raises it, ``model_info`` reports it as the name's ``error``."""
+
+
+class MissingExtraError(BirdkitError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install birdkit[extra]``
+    that adds it (timm for ``timm:`` models, torchdistill for its loss adapter)."""
+
+
 def suggest(name: str, known: Iterable[str], n: int = 5) -> list[str]:
     """Close matches of ``name`` among ``known``: difflib ratio first, then substring hits."""
     known = list(known)

@@ -32,7 +32,8 @@ def models(
     for name in names:
         info = model_info(name, num_classes=num_classes, in_chans=in_chans, img_size=img_size)
         if info["error"]:
-            params, layer = "[yellow]n/a[/]", f"[yellow]not buildable at this size[/]: {info['error'][:80]}"
+            why = "not supported" if info["error"].startswith("UnsupportedModelError") else "not buildable at this size"
+            params, layer = "[yellow]n/a[/]", f"[yellow]{why}[/]: {info['error'][:80]}"
         else:
             params, layer = f"{info['params']:,}", info["default_layer"]
         table.add_row(name, info["family"], params, layer)

@@ -9,7 +9,9 @@ one (family, default layer, parameter count). Families:
 - ``mobilenetv2``: CIFAR-stride MobileNetV2 (Sandler et al. 2018);
 - ``densenet121``, ``densenet169``, ``densenet201``: CIFAR-style DenseNet-BC (Huang et al. 2017);
 - ``vit_nano``, ``vit_tiny``: small ViTs with 4 px patches (Dosovitskiy et al. 2021);
-- ``tv_<name>``: every torchvision classification model (but SqueezeNet), random init.
+- ``tv_<name>``: every torchvision classification model (but SqueezeNet), random init;
+- ``timm:<name>``: any timm model, random init, resolved on demand (``pip install birdkit[timm]``;
+  listed by ``list_models('timm:pattern*')``).
 
 See ``docs/models.md`` for the parameter counts and the teacher/student pairs.
 """
@@ -17,7 +19,7 @@ See ``docs/models.md`` for the parameter counts and the teacher/student pairs.
 from __future__ import annotations
 
 # Importing the family modules registers their models.
-from birdkit.models import convnet, densenet, mobilenetv2, resnet, torchvision_models, vit  # noqa: E402,F401
+from birdkit.models import convnet, densenet, mobilenetv2, resnet, timm_models, torchvision_models, vit  # noqa: E402,F401
 from birdkit.models._base import BirdkitModel
 from birdkit.models._factory import (
     MODELS,

@@ -48,7 +48,8 @@ def list_models(pattern: str | None = None) -> list[str]:
     """Sorted registered model names, optionally filtered by a shell wildcard.
 
     Args:
-        pattern: e.g. ``'resnet*'``, ``'convnet_?s'``, ``'tv_*'``; None lists all.
+        pattern: e.g. ``'resnet*'``, ``'convnet_?s'``, ``'tv_*'``; None lists all registered
+            names. timm's names are listed only for a ``'timm:...'`` pattern (``'timm:resnet*'``).
 
     Example:
         >>> list_models("resnet1*")
@@ -81,7 +82,8 @@ def create_model(name: str, *, num_classes: int = 10, in_chans: int = 3, img_siz
     """Build a registered model with fresh (random) weights.
 
     Args:
-        name: registry name (see :func:`list_models`); unknown names raise
+        name: registry name (see :func:`list_models`), or ``"timm:<timm name>"`` for any timm
+            model (docs/models.md); unknown names raise
             :class:`~birdkit.errors.UnknownNameError` listing close matches.
         num_classes: classifier outputs.
         in_chans: input channels (1 for grayscale, 3 for RGB; any positive int works).
