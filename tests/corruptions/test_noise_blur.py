@@ -332,6 +332,51 @@ def test_defocus_blur_equals_cv2_disk_filter(rgb32, fashion):
                 np.testing.assert_allclose(out.numpy(), np.clip(ref, 0, 1), atol=2e-6, err_msg=str((fam, p)))
 
 
+@pytest.mark.parametrize("method", ["matrices", "fft", None])
+def test_correlate2d_fast_equals_scipy_correlate(method):
+    """Both ways of the large-kernel filter against ``scipy.ndimage.correlate`` (float64), for
+    every boundary rule, a non-symmetric kernel of odd unequal sides, disks, and an image
+    smaller than the kernel (repeated reflection)."""
+    rng = np.random.default_rng(3)
+    kernels = [rng.normal(size=(5, 7)), _ops.disk_kernel(6, 0.5), _ops.disk_kernel(10, 0.5), np.ones((1, 3))]
+    images = [_smooth(2, 3, 32, 32, 1.0, seed=5), _smooth(1, 1, 64, 48, 2.0, seed=6), _smooth(1, 2, 9, 12, 1.0, seed=7)]
+    for k in kernels:
+        for x in images:
+            for mode in ("mirror", "reflect", "nearest", "wrap"):
+                ref = ndi.correlate(x.double().numpy(), k[None, None], mode=mode)
+                for dtype, atol in ((torch.float32, 2e-6 * np.abs(k).sum()), (torch.float64, 1e-12)):
+                    y = _ops.correlate2d_fast(x.to(dtype), k, mode=mode, method=method)
+                    assert y.dtype == dtype and y.shape == x.shape
+                    np.testing.assert_allclose(y.double().numpy(), ref, atol=atol, err_msg=str((k.shape, mode)))
+
+
+def test_correlate2d_fast_rank_and_batch_independence():
+    k = _ops.disk_kernel(6, 0.5)
+    cols, rows = _ops.kernel_rank1_terms(k)
+    assert cols.shape == (5, 15) and rows.shape == (5, 15)  # ImageNet-C's radius-6 disk has rank 5
+    np.testing.assert_allclose(cols.T @ rows, k, atol=1e-15)
+    x = _smooth(6, 3, 64, 64, 2.0, seed=8)
+    for method in ("matrices", "fft"):
+        full = _ops.correlate2d_fast(x, k, method=method)
+        assert torch.equal(full[[4, 1]], _ops.correlate2d_fast(x[[4, 1]], k, method=method))
+        assert torch.equal(full[2:3], _ops.correlate2d_fast(x[2:3], k, method=method))
+    with pytest.raises(ValueError, match="method"):
+        _ops.correlate2d_fast(x, k, method="conv")
+    with pytest.raises(ValueError, match="odd"):
+        _ops.correlate2d_fast(x, np.ones((2, 3)))
+
+
+def test_defocus_blur_batch_independent_on_both_ways():
+    """64 px with the tinyimagenet table: severity 1 uses the matrices, 5 the FFT."""
+    x = _smooth(5, 3, 64, 64, 2.0, seed=9)
+    for sev, method in ((1, "matrices"), (5, "fft")):
+        assert _ops.correlate2d_fast_method(_ops.disk_kernel(*corruption_params("defocus_blur", sev, "tinyimagenet")),
+                                            64, 64) == method
+        full = corrupt(x, "defocus_blur", sev, family="tinyimagenet")
+        assert torch.equal(full[[3, 0]], corrupt(x[[3, 0]], "defocus_blur", sev, family="tinyimagenet"))
+        assert torch.equal(full[1:2], corrupt(x[1:2], "defocus_blur", sev, family="tinyimagenet"))
+
+
 def _reference_clipped_zoom(img, zoom_factor):
     # Verbatim from make_imagenet_c.py (square HWC images).
     h = img.shape[0]

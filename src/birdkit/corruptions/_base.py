@@ -106,6 +106,12 @@ class BatchRNG:
     Draws are made per image with that image's own generator, then stacked, so a result never
     depends on batch composition. Both torch (``randn``, ``rand``, ``randint``) and NumPy
     (``np_generators``) streams are offered; the two are independent of each other.
+
+    The torch generators are CPU generators (a ``torch.Generator`` belongs to one device, and
+    CPU and CUDA generators give different numbers for one seed): every draw is made on the CPU
+    and then moved to ``device`` (the batch's, by default; ``device="cpu"`` keeps it on the CPU
+    for draws that only shape a kernel or a map). So a seed gives the same numbers on every
+    device, and a corruption the same result up to float arithmetic.
     """
 
     def __init__(self, seeds: Sequence[int], device: torch.device | str = "cpu"):
@@ -129,33 +135,41 @@ class BatchRNG:
             self._np = [np.random.default_rng(s ^ NUMPY_STREAM_SALT) for s in self.seeds]
         return self._np
 
-    def _stack(self, draw: Callable[[torch.Generator], torch.Tensor]) -> torch.Tensor:
-        return torch.stack([draw(g) for g in self.generators]).to(self.device)
+    def _stack(
+        self, draw: Callable[[torch.Generator], torch.Tensor], device: torch.device | str | None
+    ) -> torch.Tensor:
+        return torch.stack([draw(g) for g in self.generators]).to(self.device if device is None else device)
 
-    def randn(self, *shape: int) -> torch.Tensor:
-        """Standard normal draws of shape ``(N, *shape)``."""
-        return self._stack(lambda g: torch.randn(shape, generator=g))
+    def randn(self, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Standard normal draws of shape ``(N, *shape)``, on ``device`` (default: the batch's)."""
+        return self._stack(lambda g: torch.randn(shape, generator=g), device)
 
-    def rand(self, *shape: int) -> torch.Tensor:
-        """Uniform [0, 1) draws of shape ``(N, *shape)``."""
-        return self._stack(lambda g: torch.rand(shape, generator=g))
+    def rand(self, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Uniform [0, 1) draws of shape ``(N, *shape)``, on ``device`` (default: the batch's)."""
+        return self._stack(lambda g: torch.rand(shape, generator=g), device)
 
     def randn_like(self, x: torch.Tensor) -> torch.Tensor:
         """Standard normal draws of the shape of the batch ``x`` (one image per stream), on its
         device and dtype: independent noise per pixel and channel."""
-        return self.randn(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
+        return self.randn(*x.shape[1:], device=x.device).to(dtype=x.dtype)
 
     def rand_like(self, x: torch.Tensor) -> torch.Tensor:
         """Uniform [0, 1) draws of the shape of the batch ``x``, on its device and dtype."""
-        return self.rand(*x.shape[1:]).to(device=x.device, dtype=x.dtype)
+        return self.rand(*x.shape[1:], device=x.device).to(dtype=x.dtype)
 
-    def randint(self, low: int, high: int, *shape: int) -> torch.Tensor:
-        return self._stack(lambda g: torch.randint(low, high, shape, generator=g))
+    def randint(self, low: int, high: int, *shape: int, device: torch.device | str | None = None) -> torch.Tensor:
+        """Integers uniform in ``[low, high)`` of shape ``(N, *shape)`` (int64), on ``device``
+        (default: the batch's)."""
+        return self._stack(lambda g: torch.randint(low, high, shape, generator=g), device)
 
     def poisson(self, rates: torch.Tensor) -> torch.Tensor:
-        """Poisson draws with per-element ``rates`` of shape ``(N, ...)``."""
-        draws = [torch.poisson(r.cpu(), generator=g) for r, g in zip(rates, self.generators, strict=True)]
-        return torch.stack(draws).to(self.device)
+        """Poisson draws with per-element ``rates`` of shape ``(N, ...)``, on the device of ``rates``.
+
+        The draws need the images' CPU generators, so rates on another device are copied to the
+        CPU and the counts back (unavoidable for device-independent numbers: ``torch.poisson``
+        on CUDA only takes a CUDA generator)."""
+        draws = [torch.poisson(r, generator=g) for r, g in zip(rates.cpu(), self.generators, strict=True)]
+        return torch.stack(draws).to(rates.device)
 
 
 def check_images(x: torch.Tensor) -> None:

@@ -51,10 +51,12 @@ def defocus_blur(x: torch.Tensor, params: tuple[float, float], rng: BatchRNG) ->
     """Defocus blur ``disk(radius, alias_blur) * x`` per channel (Hendrycks & Dietterich 2019).
 
     The anti-aliased disk is :func:`~birdkit.corruptions._ops.disk_kernel`, applied with
-    reflect-101 borders as the reference ``cv2.filter2D(x, -1, kernel)``. Deterministic; no
-    difference to the reference beyond float32 arithmetic."""
+    reflect-101 borders as the reference ``cv2.filter2D(x, -1, kernel)`` by
+    :func:`~birdkit.corruptions._ops.correlate2d_fast` (the disk as a few rank-1 kernels, or an
+    FFT for large images). Deterministic; no difference to the reference beyond float32
+    arithmetic."""
     radius, alias_blur = params
-    return _ops.correlate2d(x, _ops.disk_kernel(radius, alias_blur), mode="mirror").clamp_(0.0, 1.0)
+    return _ops.correlate2d_fast(x, _ops.disk_kernel(radius, alias_blur), mode="mirror").clamp_(0.0, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +176,8 @@ def motion_blur(x: torch.Tensor, params: tuple[int, float], rng: BatchRNG) -> to
     the filter runs in float32; grayscale images stay 1-channel; the ``imagecorruptions``
     port's cut of taps at the image size is not applied (ImageMagick has none)."""
     radius, sigma = params
-    angles = rng.rand(1)[:, 0].double() * (2.0 * MOTION_MAX_ANGLE) - MOTION_MAX_ANGLE
+    # on the CPU: the angles only shape the taps, computed there (see _ops.motion_blur_taps)
+    angles = rng.rand(1, device="cpu")[:, 0].double() * (2.0 * MOTION_MAX_ANGLE) - MOTION_MAX_ANGLE
     return _ops.motion_blur(x, int(radius), float(sigma), angles).clamp_(0.0, 1.0)
 
 

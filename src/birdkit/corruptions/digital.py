@@ -254,7 +254,9 @@ def jpeg_compression(x: torch.Tensor, c: int, rng: BatchRNG) -> torch.Tensor:
     tables, 4:2:0 chroma subsampling; the reference uses Pillow's encoder with the same
     defaults). The image is first rounded to 8 bits, as the reference's PIL input. 1-channel
     images are coded as grayscale JPEG (``imagecorruptions`` converts L -> RGB -> JPEG -> L,
-    which codes the same luma plane). Runs on the CPU; the result goes back to ``x``'s device."""
+    which codes the same luma plane). Runs on the CPU whatever ``x``'s device (libjpeg; a GPU
+    codec such as nvJPEG writes other bytes): the 8-bit images go to the CPU and the decoded
+    ones back to ``x``'s device, so the result is the same on every device."""
     u8 = torch.round(x.detach().clamp(0.0, 1.0) * 255.0).to(torch.uint8).cpu()
     decoded = decode_jpeg(encode_jpeg(list(u8.unbind(0)), quality=int(c)))
     return torch.stack(decoded).to(device=x.device, dtype=x.dtype) / 255.0

@@ -48,8 +48,9 @@ MNIST_SIDE = 28
 
 def _random_signs(rng: BatchRNG, k: int) -> torch.Tensor:
     """``(N, k)`` float64 signs, -1 or +1 with probability 1/2 each (MNIST-C's
-    ``np.random.choice([-1, 1], k)``), from each image's stream."""
-    return (rng.randint(0, 2, k) * 2 - 1).to(torch.float64)
+    ``np.random.choice([-1, 1], k)``), from each image's stream. On the CPU: the affine maps are
+    built there and :func:`_ops.affine_warp` moves them to the images' device."""
+    return (rng.randint(0, 2, k, device="cpu") * 2 - 1).to(torch.float64)
 
 
 def _centred(linear: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -289,8 +290,9 @@ def zigzag(x: torch.Tensor, width: float, rng: BatchRNG) -> torch.Tensor:
     drawn by :func:`line_field` with decay length ``width``; ``clip(x + sum of segments)``
     (MNIST-C clips after each segment, which is the same for non-negative segments)."""
     n, _, h, w = x.shape
-    r0 = rng.randint(0, h - 1, 1)[:, 0].to(torch.float64)
-    r1 = r0 + rng.randint(-ZIG_DRIFT, ZIG_DRIFT, 1)[:, 0].to(torch.float64)
+    # the corners are computed on the CPU (their count sets a loop length) and then moved
+    r0 = rng.randint(0, h - 1, 1, device="cpu")[:, 0].to(torch.float64)
+    r1 = r0 + rng.randint(-ZIG_DRIFT, ZIG_DRIFT, 1, device="cpu")[:, 0].to(torch.float64)
     pts, valid = zigzag_points(r0, r1, w)
     pts, valid = pts.to(x.device), valid.to(x.device)
     field = torch.zeros(n, h, w, dtype=torch.float64, device=x.device)

@@ -48,9 +48,11 @@ def shot_noise(x: torch.Tensor, c: float, rng: BatchRNG) -> torch.Tensor:
     """Poisson (shot) noise ``clip(Poisson(c x) / c, 0, 1)`` (Hendrycks & Dietterich 2019).
 
     ``c`` is the photon count of a white pixel (mean ``x``, variance ``x / c``: smaller ``c`` is
-    stronger noise); the draws come from ``rng.poisson``."""
+    stronger noise); the draws come from ``rng.poisson``, on the CPU: for images on another device
+    the rates are copied to the CPU and the counts back, so a seed gives the same counts on every
+    device (``BatchRNG.poisson``)."""
     c = float(c)
-    return rng.poisson(x * c).to(device=x.device, dtype=x.dtype).div_(c).clamp_(0.0, 1.0)
+    return rng.poisson(x * c).to(dtype=x.dtype).div_(c).clamp_(0.0, 1.0)
 
 
 @register_corruption(

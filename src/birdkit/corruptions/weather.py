@@ -94,7 +94,7 @@ def snow(x: torch.Tensor, c: tuple, rng: BatchRNG) -> torch.Tensor:
     loc, scale, zoom, thresh, radius, sigma, blend = c
     n, ch, h, w = x.shape
     layer = loc + scale * rng.randn(h, w)
-    angle = _SNOW_ANGLE_LO + _SNOW_ANGLE_RANGE * rng.rand(1)[:, 0]
+    angle = _SNOW_ANGLE_LO + _SNOW_ANGLE_RANGE * rng.rand(1, device="cpu")[:, 0]  # shapes the taps (CPU)
     layer = _ops.clipped_zoom(layer.unsqueeze(1), float(zoom)).squeeze(1)
     layer = _zero_below(layer, thresh).clamp_(0.0, 1.0)
     layer = _ops.motion_blur(layer, int(radius), float(sigma), angle, stop_at_edge=True)
