@@ -41,6 +41,7 @@ def transfer(
     from birdkit.checkpoint import load_checkpoint
     from birdkit.config import TransferJob, validate
     from birdkit.experiments import run_transfer
+    from birdkit.training.distributed import is_main
 
     flags = {**flags, **opt.given({"method.name": method, "teacher": str(teacher) if teacher else None,
                                    "student": str(student) if student else None, "method.alpha": alpha,
@@ -56,6 +57,8 @@ def transfer(
         job = validate(TransferJob, opt.build(job.model_dump(), {"method.layers": [pair]}))
     with TrainingProgress(console) as prog:
         res = run_transfer(job, out, progress=prog)
+    if not is_main():  # under torchrun: rank 0 reports
+        return
     if res.layer_rows:
         t = Table(title="layer search (validation, training corruptions)")
         for h in ("teacher layer", "student layer", "val clean", "val robust (train corr.)"):

@@ -54,6 +54,10 @@ class TrainConfig(StrictModel):
     max_train_samples: int | None = Field(None, ge=1)
     checkpoint_every: int = Field(1, ge=1, description="epochs between training-state checkpoints")
     tensorboard: bool = True
+    distributed_cka: Literal["global", "local"] = Field(
+        "global", description="under torchrun: BIRD's CKA on the global batch (every process's rows) or per process")
+    distributed_bn: Literal["global", "local"] = Field(
+        "global", description="under torchrun: batch-norm statistics of the global batch or per process")
     teacher_cache: bool = Field(True, description="reuse the frozen teacher's per-sample features when inputs repeat "
                                 "(no augmentation); results are unchanged")
 

@@ -34,6 +34,7 @@ from birdkit.methods import create_method, method_class
 from birdkit.models import MODELS, create_model
 from birdkit.selection import search_layers
 from birdkit.training import MODEL_FILE, NOT_IDENTITY, Trainer
+from birdkit.training.distributed import init_from_env, is_main
 
 __all__ = ["EvaluateResult", "JobResult", "collect_results", "data_for_model", "run_evaluate", "run_train",
            "run_transfer"]
@@ -106,9 +107,11 @@ def _recipe(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def run_train(job: TrainJob, out: str | Path, *, progress: Progress | None = None) -> JobResult:
-    """Train ``job.model`` on ``job.data`` into ``out`` (resumes a partial run of the same job)."""
+    """Train ``job.model`` on ``job.data`` into ``out`` (resumes a partial run of the same job);
+    data-parallel under torchrun (docs/distributed.md)."""
     MODELS.get(job.model.name)      # unknown names are refused before any data is read
     DATASETS.get(job.data.dataset)
+    init_from_env(job.train.device)
     out = Path(out)
     train = load_split(job.data, "train", job.train.max_train_samples)
     val = load_split(job.data, "val", None, norm_from=train)
@@ -125,7 +128,8 @@ def run_train(job: TrainJob, out: str | Path, *, progress: Progress | None = Non
     trainer = Trainer(create_method("task", student=net), train, job.train, out, val=val, progress=progress,
                       checkpoint_meta=meta)
     trainer.check_run_dir()  # a directory holding another run is refused before anything else is written
-    dump_yaml(job, out / "job.yaml")
+    if is_main():
+        dump_yaml(job, out / "job.yaml")
     res = trainer.fit()
     return JobResult(out / MODEL_FILE, res.history)
 
@@ -133,11 +137,12 @@ def run_train(job: TrainJob, out: str | Path, *, progress: Progress | None = Non
 def run_transfer(job: TransferJob, out: str | Path, *, progress: Progress | None = None) -> JobResult:
     """Transfer with ``job.method`` from the teacher into the student checkpoint on the student's
     data into ``out``; with ``job.layer_search`` the layer pair is chosen first (validation,
-    training corruptions)."""
+    training corruptions); data-parallel under torchrun (docs/distributed.md)."""
     cls = method_class(job.method.name)  # an unknown method is refused before anything is read or written
     if job.layer_search and not cls.has_layers:
         raise BirdkitError(f"layer_search applies to methods with layer pairs, not {job.method.name!r}")
     teacher, student = _load(job.teacher, "teacher"), _load(job.student, "student")
+    init_from_env(job.train.device)
     if cls.uses_teacher and teacher is None:
         raise BirdkitError(f"Method {job.method.name!r} needs a teacher (pass --teacher CKPT)")
     if not cls.starts_from_teacher and student is None:
@@ -160,7 +165,8 @@ def run_transfer(job: TransferJob, out: str | Path, *, progress: Progress | None
     trainer = Trainer(method, train, job.train, out, val=val, progress=progress,
                       checkpoint_meta={"method_config": mcfg.model_dump(), **_meta(data, train)})
     trainer.check_run_dir()
-    dump_yaml(job.model_copy(update={"method": mcfg, "data": data}), out / "job.yaml")
+    if is_main():
+        dump_yaml(job.model_copy(update={"method": mcfg, "data": data}), out / "job.yaml")
     res = trainer.fit()
     return JobResult(out / MODEL_FILE, res.history, list(getattr(method, "pairs", []) or []), layer_rows)
 

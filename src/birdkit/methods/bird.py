@@ -26,6 +26,11 @@ is (as batch norm uses, but does not update, its running statistics in eval mode
 are buffers of the method, so they are saved in training state and restored on resume; a new
 method starts with empty queues. ``queue_size: 0`` (the default) is the paper's per-batch term,
 bit for bit.
+
+Under ``torchrun`` (docs/distributed.md) the term is computed on the *global* batch: each
+process's pooled features are gathered from every process (the student's with gradients), so
+``N`` processes with ``b`` images each give the loss and gradients of one process with ``N b``;
+``global_cka = False`` (``TrainConfig.distributed_cka: local``) keeps a per-process CKA.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from birdkit.config import LayerPair, MethodConfig
+from birdkit.functional.distributed import gather_rows
 from birdkit.losses import CKALoss, FeatureQueue
 from birdkit.methods._factory import register_method
 from birdkit.methods._pairs import LayerPairMethod, feature_dims
@@ -52,6 +58,7 @@ class BirdMethod(LayerPairMethod):
         self.task_weight, self.rep_weight = (1 - alpha, alpha) if beta is None else (alpha, beta)
         self.rep_loss = CKALoss(kernel=kernel, debiased=debiased)
         self.queue_size = queue_size
+        self.global_cka = True  # under torchrun: CKA of the global batch (set by the trainer)
         # one queue per pair, sized from the pooled feature widths (one no-grad forward of
         # ``example_input``, as Hints does); none at all without a queue, so the state dict
         # and the loss are exactly those of the paper's BIRD
@@ -74,7 +81,10 @@ class BirdMethod(LayerPairMethod):
 
     def pair_term(self, k: int, t: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """``1 - CKA`` of pair ``k``: on the batch alone without a queue, else on the batch
-        followed by the queued rows; in training mode the batch is then pushed."""
+        followed by the queued rows; in training mode the batch is then pushed. In a
+        data-parallel run the batch is the global one (every process's rows, in rank order)."""
+        if self.global_cka and self.training:
+            t, s = gather_rows(t, grad=False), gather_rows(s, grad=True)
         if not self.queues:
             return self.rep_loss(t, s)
         queue = self.queues[k]

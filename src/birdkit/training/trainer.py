@@ -34,15 +34,18 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from birdkit.checkpoint import load_checkpoint, load_training_state, save_checkpoint, save_training_state
 from birdkit.config import AugmentConfig, TrainConfig
 from birdkit.data import TensorData
 from birdkit.errors import BirdkitError, RunMismatchError, ShapeError
 from birdkit.features import accuracy as _accuracy
+from birdkit.functional.distributed import rank, world_size
 from birdkit.io import directory_lock, json_diff, read_csv, read_json, write_csv, write_json
 from birdkit.methods import TransferMethod
 from birdkit.training.augment import CorruptionAugment
+from birdkit.training.distributed import barrier, convert_global_batchnorm, is_main, reduce_sum
 from birdkit.training.seeds import epoch_seed, order_seed
 
 __all__ = ["LOG_FILE", "METRICS_FILE", "MODEL_FILE", "NOT_IDENTITY", "RUN_FILE", "STATE_FILE", "FitResult",
@@ -56,7 +59,8 @@ METRICS_FILE = "metrics.csv"
 RUN_FILE = "run.json"
 LOG_FILE = "train.log"
 # TrainConfig fields that change how a run is executed or logged, not what it computes
-NOT_IDENTITY = frozenset({"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size", "teacher_cache"})
+NOT_IDENTITY = frozenset({"device", "threads", "tensorboard", "checkpoint_every", "eval_batch_size", "teacher_cache",
+                          "distributed_cka", "distributed_bn"})  # the last two: in the fingerprint's "world"
 
 
 class NonFiniteLossError(BirdkitError, FloatingPointError):
@@ -123,8 +127,10 @@ class Trainer:
         self.checkpoint_meta = checkpoint_meta or {}
         self._run_checked = False  # check_run_dir done: the fingerprint is of the initial weights
         self.device = torch.device(cfg.device)
-        if cfg.batch_size > len(train):
-            raise ShapeError(f"batch_size {cfg.batch_size} exceeds the {len(train)} training samples")
+        self.world, self.rank = world_size(), rank()  # > 1 under torchrun (docs/distributed.md)
+        if cfg.batch_size * self.world > len(train):
+            per = f" x {self.world} processes" if self.world > 1 else ""
+            raise ShapeError(f"batch_size {cfg.batch_size}{per} exceeds the {len(train)} training samples")
         aug_cfg = cfg.augment
         if aug_cfg is None and method.needs_augment:  # oracle: the default augmentation
             aug_cfg = AugmentConfig()
@@ -146,7 +152,10 @@ class Trainer:
 
     def fit(self, resume: bool = True) -> FitResult:
         """Train (resuming from the last checkpoint when ``resume``) while holding the run
-        directory's lock: a second process writing it is refused (``RunLockedError``)."""
+        directory's lock: a second process writing it is refused (``RunLockedError``). In a
+        data-parallel run rank 0 holds it and writes; the other ranks only read."""
+        if not is_main():
+            return self._fit(resume)
         with directory_lock(self.run_dir):
             return self._fit(resume)
 
@@ -156,11 +165,17 @@ class Trainer:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         method = self.method.to(self.device)
+        if self.world > 1:
+            if self.cfg.distributed_bn == "global":
+                convert_global_batchnorm(method)
+            if hasattr(method, "global_cka"):
+                method.global_cka = self.cfg.distributed_cka == "global"
         # the teacher sees the same input of a sample in every epoch only without augmentation
         self._keyed = bool(self.cfg.teacher_cache and self.augment is None and method.trains
                            and method.enable_teacher_cache(len(self.train_data)))
         stages = [s for s in method.stages(self.cfg.epochs) if s.epochs > 0] if method.trains else []
-        steps_per_epoch = len(self.train_data) // self.cfg.batch_size  # drop_last: fixed batch size for CKA
+        # drop_last: a fixed (global) batch size for CKA
+        steps_per_epoch = len(self.train_data) // (self.cfg.batch_size * self.world)
 
         start_stage, start_epoch, resumed_from = 0, 0, None
         state_path = self.run_dir / STATE_FILE
@@ -174,12 +189,14 @@ class Trainer:
         elif history:
             history = []
 
-        writer = self._tensorboard()
+        writer = self._tensorboard() if is_main() else None
         global_epoch = resumed_from or 0
         total = sum(s.epochs for s in stages)
+        procs = f" ({self.world} processes x {self.cfg.batch_size})" if self.world > 1 else ""
         self._runlog(f"{'resume at epoch ' + str(resumed_from) if resumed_from is not None else 'start'}: "
-                     f"method {method.name}, {total} epochs x {steps_per_epoch} steps of {self.cfg.batch_size}, "
-                     f"{len(self.train_data)} training images, seed {self.cfg.seed}")
+                     f"method {method.name}, {total} epochs x {steps_per_epoch} steps of "
+                     f"{self.cfg.batch_size * self.world}{procs}, {len(self.train_data)} training images, "
+                     f"seed {self.cfg.seed}")
         try:
             for si in range(start_stage, len(stages)):
                 stage = stages[si]
@@ -189,8 +206,11 @@ class Trainer:
                 e0 = start_epoch if si == start_stage else 0
                 if e0 > 0:  # resumed mid-stage: restore optimiser and schedule
                     load_training_state(state_path, model=method, optimizer=opt, scheduler=sched)
+                # one DDP wrapper per stage: a stage may change which parameters train (LP-FT)
+                runner = DistributedDataParallel(method) if self.world > 1 else method
                 for epoch in range(e0, stage.epochs):
-                    row = self._run_epoch(method, opt, sched, stage.name, epoch, global_epoch, steps_per_epoch)
+                    row = self._run_epoch(method, opt, sched, stage.name, epoch, global_epoch, steps_per_epoch,
+                                          runner)
                     history.append(row)
                     self._write_history(history)
                     if writer is not None:
@@ -217,14 +237,18 @@ class Trainer:
         method.set_batch_keys(None)
         method.eval()
         final_metrics = {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))}
-        save_checkpoint(self.run_dir / MODEL_FILE, method.model,
-                        metrics=final_metrics, extra={"method": method.name, **self.checkpoint_meta})
+        if is_main():
+            save_checkpoint(self.run_dir / MODEL_FILE, method.model,
+                            metrics=final_metrics, extra={"method": method.name, **self.checkpoint_meta})
+        barrier()
         self._runlog(f"finished: {MODEL_FILE} written")
         return FitResult(global_epoch - (resumed_from or 0), resumed_from, history)
 
     def _runlog(self, msg: str) -> None:
         """Append one timestamped line to the run directory's ``train.log`` (the human-readable
-        history of the run: starts, resumes, epochs, stops)."""
+        history of the run: starts, resumes, epochs, stops); rank 0 only."""
+        if not is_main():
+            return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with (self.run_dir / LOG_FILE).open("a") as f:
             f.write(f"{stamp} {msg}\n")
@@ -244,7 +268,10 @@ class Trainer:
             w.update(k.encode())
             w.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
                      if v.numel() else b"")
+        world = ({"world": {"processes": self.world, "distributed_cka": self.cfg.distributed_cka,
+                            "distributed_bn": self.cfg.distributed_bn}} if self.world > 1 else {})
         return json.loads(json.dumps({
+            **world,
             "method": self.method.name,
             "init_sha256": w.hexdigest(),
             "train": train,
@@ -261,6 +288,25 @@ class Trainer:
         Trainer: later calls (``fit`` after an explicit check) return at once."""
         if self._run_checked:
             return
+        if self.world == 1:
+            self._check_run_dir(write=True)
+            return
+        err = None
+        if is_main():  # rank 0 checks and writes; the others read what it wrote
+            try:
+                self._check_run_dir(write=True)
+            except RunMismatchError as e:
+                err = e
+        refused = reduce_sum([float(err is not None)])[0]
+        if err is not None:
+            raise err
+        if refused:
+            raise RunMismatchError(f"{self.run_dir}: rank 0 refused the run directory (see its error)")
+        self._check_run_dir(write=False)
+
+    def _check_run_dir(self, write: bool) -> None:
+        if self._run_checked:
+            return
         path = self.run_dir / RUN_FILE
         current = self.fingerprint()
         if path.exists():
@@ -273,13 +319,20 @@ class Trainer:
                     "output directory, or delete this one to start over.")
             self._run_checked = True
             return
+        if not write:
+            raise RunMismatchError(f"{self.run_dir} has no {RUN_FILE} after rank 0 checked it")
         if (self.run_dir / STATE_FILE).exists() or (self.run_dir / MODEL_FILE).exists():
             log.warning("%s has no %s; adopting it without checking its set-up", self.run_dir, RUN_FILE)
         write_json(path, current, indent=1, sort_keys=True)
         self._run_checked = True
 
     # ---------------------------------------------------------------------------------------
-    def _run_epoch(self, method, opt, sched, stage: str, epoch: int, global_epoch: int, steps: int) -> dict:
+    def _run_epoch(self, method, opt, sched, stage: str, epoch: int, global_epoch: int, steps: int,
+                   runner: nn.Module | None = None) -> dict:
+        """One epoch; ``runner`` is the method or its DDP wrapper. Process ``r`` of ``N`` takes rows
+        ``[r b, (r+1) b)`` of each global batch of ``N b`` drawn in the same order everywhere."""
+        runner = runner if runner is not None else method
+        b, lo = self.cfg.batch_size, self.rank * self.cfg.batch_size
         cfg, data = self.cfg, self.train_data
         torch.manual_seed(epoch_seed(cfg.seed, global_epoch))
         g = torch.Generator().manual_seed(order_seed(cfg.seed, global_epoch))
@@ -290,18 +343,22 @@ class Trainer:
         sums: dict[str, float] = {}
         correct = seen = 0
         t0 = time.perf_counter()
-        self.progress({"event": "epoch_start", "stage": stage, "epoch": global_epoch, "steps": steps})
+        if is_main():
+            self.progress({"event": "epoch_start", "stage": stage, "epoch": global_epoch, "steps": steps})
         for step in range(steps):
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            glob = order[step * b * self.world:(step + 1) * b * self.world]
+            idx = glob[lo:lo + b]
             x = data.images[idx].float().div_(255)
             if self.augment is not None:
                 x = self.augment(x, idx)
             x = data.normalize(x).to(self.device)
             y = data.targets[idx].to(self.device)
             method.set_batch_keys(idx if self._keyed else None)
-            out = method(x, y)
+            out = runner(x, y)
             loss = out["loss"]
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss)) if self.world == 1 else reduce_sum([float(torch.isfinite(loss))])[0] \
+                == self.world
+            if not finite:
                 raise NonFiniteLossError(
                     f"Loss became {loss.item()} at epoch {global_epoch + 1}, step {step + 1} "
                     f"(terms: { {k: float(v) for k, v in out.items() if k not in ('loss', 'output')} }). "
@@ -319,22 +376,31 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
             correct += (out["output"].argmax(1) == y).sum().item()
             seen += len(y)
-            self.progress({"event": "step", "step": step + 1, "steps": steps, "loss": float(loss.detach())})
+            if is_main():
+                self.progress({"event": "step", "step": step + 1, "steps": steps, "loss": float(loss.detach())})
+        if self.world > 1:  # every process's terms: means over processes, counts summed
+            keys = sorted(sums)
+            tot = reduce_sum([*(sums[k] for k in keys), correct, seen], self.device)
+            sums = {k: v / self.world for k, v in zip(keys, tot, strict=False)}
+            correct, seen = tot[-2], tot[-1]
         row: dict[str, Any] = {"epoch": global_epoch + 1, "stage": stage}
         row.update({f"train_{k}": v / max(1, steps) for k, v in sums.items()})
         row["train_acc"] = correct / max(1, seen)
         row["lr"] = opt.param_groups[0]["lr"]
         row["seconds"] = time.perf_counter() - t0
-        if self.val_data is not None:
+        if self.val_data is not None and is_main():
             row["val_acc"] = accuracy(method.model, self.val_data, cfg.eval_batch_size, str(self.device))
         log.info("epoch %d %s", global_epoch + 1,
                  {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-        self.progress({"event": "epoch_end", **row})
+        if is_main():
+            self.progress({"event": "epoch_end", **row})
         return row
 
     def _save_state(self, method, opt, sched, stage_idx: int, epoch: int) -> None:
-        save_training_state(self.run_dir / STATE_FILE, model=method, optimizer=opt, scheduler=sched,
-                            extra={"stage": stage_idx, "epoch": epoch})
+        if is_main():
+            save_training_state(self.run_dir / STATE_FILE, model=method, optimizer=opt, scheduler=sched,
+                                extra={"stage": stage_idx, "epoch": epoch})
+        barrier()
 
     def _tensorboard(self):
         if not self.cfg.tensorboard:
@@ -351,4 +417,5 @@ class Trainer:
         return read_csv(p) if p.exists() else []
 
     def _write_history(self, history: list[dict]) -> None:
-        write_csv(self.run_dir / METRICS_FILE, history)
+        if is_main():
+            write_csv(self.run_dir / METRICS_FILE, history)
