@@ -45,6 +45,8 @@ from birdkit.evaluation.compare import CompareResult, compare_runs, fmt_interval
 from birdkit.experiments.audit import SUBLIMINAL_CONTRASTS
 from birdkit.io import read_csv, read_json
 from birdkit.stats import auc_interval
+from birdkit.transferability import BASELINES as SCORE_BASELINES
+from birdkit.transferability import PROPERTIES, fit_rows, holdout_regret, mean_over_seeds, plot_fit, seed_reliability
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -787,6 +789,134 @@ def inspect_section(root: Path = AGENTS) -> list[str]:
     return lines
 
 
+# ------------------------------------------------------------------------------ the teacher study
+
+STUDY = RESULTS / "study-grid"
+STUDY_FIGURE = ROOT / "benchmarks" / "figures" / "study" / "fit.png"
+PAPER_R2 = "0.736-0.855"
+
+
+@functools.cache
+def load_study_rows(root: Path, name: str = "study.csv") -> list[dict] | None:
+    return read_csv(root / name) if (root / name).is_file() else None
+
+
+def _fit_table(rows: list[dict], ranked: list[str]) -> tuple[list[str], object]:
+    fit = fit_rows(rows, rank_predictors=ranked)
+    gain = fit_rows(rows, target="gain", rank_predictors=ranked)
+    lines = ["| outcome | R^2 [95% CI] | adjusted R^2 | grouped 5-fold CV R^2 | n (teachers) |",
+             "|---|---|---|---|---|"]
+    for name, f in (("robust accuracy (held-out)", fit), ("gain over no transfer", gain)):
+        lines.append(f"| {name} | {f.r2:.3f} [{f.r2_ci[0]:.3f}, {f.r2_ci[1]:.3f}] | {f.r2_adj:.3f} | {f.r2_cv:.3f} | "
+                     f"{f.n} ({f.groups}) |")
+    return lines, fit
+
+
+def _regret_table(rows: list[dict]) -> list[str]:
+    ho = holdout_regret(rows, rankers=[c for c in SCORE_BASELINES if c in rows[0]])
+    lines = ["| chooser | regret [95% CI] | minus chance [95% CI] | verdict |", "|---|---|---|---|"]
+    for name, r in ho["summary"].items():
+        vs = (f"{100 * r['vs_chance']:+.2f} [{100 * r['vs_chance_low']:+.2f}, {100 * r['vs_chance_high']:+.2f}]"
+              if "vs_chance" in r else "")
+        lines.append(f"| {name} | {100 * r['regret']:.2f} [{100 * r['low']:.2f}, {100 * r['high']:.2f}] | {vs} | "
+                     f"{r.get('verdict', '')} |")
+    return lines
+
+
+def _study_plain_words(rows: list[dict], fit, root: Path) -> list[str]:
+    """The section's findings in words, every number computed from the rows."""
+    best = max(fit.r2_alone, key=fit.r2_alone.get)
+    ho = holdout_regret(rows, rankers=[c for c in SCORE_BASELINES if c in rows[0]])["summary"]
+    text = (f"**In plain words.** Over {len(rows)} pairs, BIRD's three properties explain R^2 = {fit.r2:.2f} of a "
+            f"single-seed outcome ({fit.r2_cv:.2f} on teachers held out of the fit), against the paper's "
+            f"{PAPER_R2}; {best.replace('_', ' ')} carries most of it alone ({fit.r2_alone[best]:.2f}), not "
+            f"behavioral relevance ({fit.r2_alone['behavioral_relevance']:.2f}; the paper: more than half), and "
+            f"complementary knowledge enters with a negative coefficient "
+            f"({fit.coef_std['complementary_knowledge'][0] * 100:+.2f} points per SD). Choosing a teacher the fit "
+            f"never saw by the model costs {100 * ho['model']['regret']:.2f} points against the best in hindsight, "
+            f"{-100 * ho['model']['vs_chance']:.2f} fewer than a random teacher; `birdkit rank-teachers`'s default "
+            f"rule (no fit) {100 * ho['default_rule']['regret']:.2f}.")
+    seeds = load_study_rows(root, "study-2seeds.csv")
+    if seeds is not None:
+        rel = seed_reliability(seeds)
+        mfit = fit_rows(mean_over_seeds(seeds))
+        text += (f" A second seed of every pair shows how much there is to explain: seed noise alone caps a "
+                 f"single-seed R^2 at {rel['ceiling']:.2f} [{rel['ceiling_low']:.2f}, {rel['ceiling_high']:.2f}]; "
+                 f"on the mean of two seeds the properties reach {mfit.r2:.2f} (grouped CV {mfit.r2_cv:.2f}) of "
+                 f"{rel['ceiling_mean']:.2f} possible.")
+    return [text]
+
+
+def study_seeds_section(root: Path, ranked: list[str]) -> list[str]:
+    """Extension 1 of STUDY_PROTOCOL.md: seed reliability and the fit on per-pair means of two seeds."""
+    rows = load_study_rows(root, "study-2seeds.csv")
+    head = ["### Extension: a second seed of every pair", ""]
+    if rows is None:
+        return [*head, "Registered in [benchmarks/STUDY_PROTOCOL.md](benchmarks/STUDY_PROTOCOL.md) §4; not run yet.",
+                ""]
+    timing = read_json(root / "timing-2seeds.json") if (root / "timing-2seeds.json").is_file() else {}
+    rel = seed_reliability(rows)
+    means = mean_over_seeds(rows)
+    fit_lines, _ = _fit_table(means, ranked)
+    return [*head, "Registered before it ran ([STUDY_PROTOCOL.md](benchmarks/STUDY_PROTOCOL.md) §4): the same "
+            f"{rel['pairs']} pairs with seed 1 (new teachers, students and transfers). " + _timing_line(timing), "",
+            "How much of one seed's outcome is the pair at all (group-bootstrap intervals over teachers):", "",
+            "| seed-0 vs seed-1 correlation | seed SD within a pair | SD over all rows | noise ceiling of R^2, one "
+            "seed | noise ceiling, mean of 2 seeds | a pair mean known to |", "|---|---|---|---|---|---|",
+            f"| {rel['test_retest']:.3f} [{rel['test_retest_low']:.3f}, {rel['test_retest_high']:.3f}] | "
+            f"{100 * rel['within_sd']:.2f} points | {100 * rel['total_sd']:.2f} points | {rel['ceiling']:.3f} "
+            f"[{rel['ceiling_low']:.3f}, {rel['ceiling_high']:.3f}] | {rel['ceiling_mean']:.3f} "
+            f"[{rel['ceiling_mean_low']:.3f}, {rel['ceiling_mean_high']:.3f}] | "
+            f"+-{100 * rel['pair_mean_half_width']:.2f} points |", "",
+            "The noise ceiling (1 - pooled within-pair variance / total variance) is the most any predictor of the "
+            "pair could explain; the paper's R^2 range has no such bound beside it. The fit on the per-pair means of "
+            "the two seeds:", "", *fit_lines, "",
+            "Choosing among held-out teachers, on the per-pair means:", "", *_regret_table(means), "",
+            f"Rows: [`{root.relative_to(ROOT).as_posix()}/study-2seeds.csv`]"
+            f"({root.relative_to(ROOT).as_posix()}/study-2seeds.csv) (`birdkit study-fit ... --mean-seeds`).", ""]
+
+
+def study_section(root: Path = STUDY) -> list[str]:
+    """The grid study: its fit beside the paper's R^2, every predictor's rank correlation, and the
+    choice among teachers the fit never saw, recomputed from the committed rows."""
+    rows = load_study_rows(root)
+    lines = ["## Teacher selection: do teacher properties predict the transfer?", ""]
+    if rows is None:
+        return [*lines, "Not run yet.", ""]
+    timing = read_json(root / "timing.json") if (root / "timing.json").is_file() else {}
+    ranked = [c for c in (*PROPERTIES, *SCORE_BASELINES) if c in rows[0]]
+    fit_lines, fit = _fit_table(rows, ranked)
+    teachers = len({r["teacher"] for r in rows})
+    students = len({r["student"] for r in rows})
+    spread = max(r["robust_heldout"] for r in rows) - min(r["robust_heldout"] for r in rows)
+    fig = STUDY_FIGURE.relative_to(ROOT).as_posix()
+    lines += [*_study_plain_words(rows, fit, root), "",
+              f"Protocol: [benchmarks/STUDY_PROTOCOL.md](benchmarks/STUDY_PROTOCOL.md). `fmnist-grid`: {len(rows)} "
+              f"teacher-student pairs ({students} students x {teachers} teachers: 3 architectures x 3 teacher datasets "
+              "x 4 robustness recipes), BIRD at the pair `fmnist-split`'s settings, one seed; the outcome is held-out "
+              "robust accuracy on 2,000 student test images. " + _timing_line(timing), "",
+              f"Linear model of the outcome on BIRD's three properties (the paper: R^2 = {PAPER_R2} over 400+ pairs); "
+              f"{LEVEL:.0%} intervals from a bootstrap over teachers; cross-validation folds grouped by teacher:", "",
+              *fit_lines, "",
+              f"![predicted vs measured]({fig})", "",
+              "Each predictor's rank correlation with the outcome (Spearman; Kendall beside it), group-bootstrap "
+              "intervals; the baselines were made to predict fine-tuning accuracy:", "",
+              "| predictor | Spearman [95% CI] | Kendall [95% CI] | R^2 alone |", "|---|---|---|---|"]
+    for p_, r in fit.ranks.items():
+        alone = f"{fit.r2_alone[p_]:.3f}" if p_ in fit.r2_alone else ""
+        lines.append(f"| {p_} | {r['spearman']:+.3f} [{r['spearman_low']:+.3f}, {r['spearman_high']:+.3f}] | "
+                     f"{r['kendall']:+.3f} [{r['kendall_low']:+.3f}, {r['kendall_high']:+.3f}] | {alone} |")
+    lines += ["", "Choosing among teachers the fit never saw (5 folds grouped by teacher; for each student the "
+              "held-out teachers are ranked): regret = the best teacher's outcome in hindsight minus the chosen one's, "
+              "in points; mean over the (fold, student) choices with a t-interval, and the paired difference to a "
+              "random choice (*better* when the interval lies below 0).", "", *_regret_table(rows), "",
+              f"The outcome spans {100 * spread:.1f} points over the pairs. Rows: "
+              f"[`{root.relative_to(ROOT).as_posix()}/study.csv`]({root.relative_to(ROOT).as_posix()}/study.csv); "
+              "`birdkit study-fit --holdout` on them prints every number here.", "",
+              *study_seeds_section(root, ranked)]
+    return lines
+
+
 # --------------------------------------------------------------------------------------- figures
 
 
@@ -895,6 +1025,7 @@ def render(results: Path = RESULTS, v2_configs: Path = V2_CONFIGS, pairs=PAIRS) 
         "",
         *audit_section(),
         *agents_section(),
+        *study_section(),
     ]
     return "\n".join(lines) + "\n"
 
@@ -928,6 +1059,9 @@ def main(argv: list[str] | None = None) -> int:
     agents = load_agents(AGENTS / "agents")
     if agents is not None:
         plot_audit(agents["summary"], agents["contrasts"], AGENTS_FIGURE.parent, agent_headlines(agents))
+    study = load_study_rows(STUDY)
+    if study is not None:
+        plot_fit(fit_rows(study), study, STUDY_FIGURE)
     print(f"wrote {args.out} ({text.count(chr(10))} lines) and {args.figure}")
     return 0
 

@@ -81,8 +81,8 @@ def test_benchmarks_md_is_the_generators_output():
     text = _module("make_benchmarks_md").render()
     assert BENCHMARKS_MD.read_text() == text, (
         "BENCHMARKS.md differs from what the CSVs give: run python benchmarks/make_benchmarks_md.py")
-    # v2 and the audits only (v1 is in the notebook)
-    assert len(text.splitlines()) < 400
+    # v2, the audits and the teacher study only (v1 is in the notebook)
+    assert len(text.splitlines()) < 500
 
 
 def test_the_page_is_v2_only_and_links_the_v1_history():
