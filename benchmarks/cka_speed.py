@@ -50,7 +50,7 @@ DEFAULT_SIZES = [
 def naive_cka(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The textbook implementation: Gram matrices of the raw features, explicit H."""
     n = x.shape[0]
-    h = torch.eye(n, dtype=x.dtype) - 1.0 / n
+    h = torch.eye(n, dtype=x.dtype, device=x.device) - 1.0 / n
     k, l = x @ x.T, y @ y.T  # noqa: E741
     kc, lc = h @ k @ h, h @ l @ h
     return (kc * lc).sum() / torch.sqrt((kc * kc).sum() * (lc * lc).sum())
