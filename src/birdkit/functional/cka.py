@@ -308,7 +308,8 @@ def center_features(x: Tensor) -> Tensor:
     mean. Both passes are the same linear projection, so the gradient is that of one.
     """
     xc = x - x.mean(dim=0, keepdim=True)
-    return xc - xc.mean(dim=0, keepdim=True)
+    # the projection is idempotent, so the second pass's mean is detached: same gradient, less work
+    return xc - xc.detach().mean(dim=0, keepdim=True)
 
 
 def _check_square(k: Tensor, name: str) -> None:
@@ -582,9 +583,10 @@ def _prepare(x: Tensor, dtype: torch.dtype, rescale: bool = True) -> tuple[Tenso
     xc = center_features(x)
     if not rescale:
         return xc, torch.ones((), dtype=dtype, device=x.device), no_var
-    s = xc.detach().abs().amax()
+    d = xc.detach()
+    s = torch.maximum(d.amax(), -d.amin())  # max-abs without an |x| temporary
     s = torch.where(s > 0, s, torch.ones_like(s))
-    return xc / s, s, no_var
+    return xc * s.reciprocal(), s, no_var
 
 
 def _feature_terms(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
