@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+from typer.testing import CliRunner
+
+from birdkit.cli.main import _register_commands, app
+
 
 def cli(*args, cwd=None):
     """The real entry point in a subprocess: what a user's terminal shows (stdout, stderr, status)."""
@@ -19,3 +23,11 @@ def one_line_error(res, *needles):
     assert err.startswith("error:"), err
     for n in needles:
         assert n in err, err
+
+
+def invoke_ok(args: list[str]) -> str:
+    """The command run in this process (typer's CliRunner); asserts status 0, returns its output."""
+    _register_commands()
+    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return res.output

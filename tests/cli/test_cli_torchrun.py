@@ -9,29 +9,20 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from birdkit.cli.main import _register_commands, app
 from birdkit.io import read_csv
+from clitools import invoke_ok
 
-_register_commands()
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 COMMON = ["--dataset", "fashion-mnist", "--classes", "5-9", "--max-samples", "512", "--epochs", "6", "--lr", "0.05"]
-
-
-def _ok(args):
-    res = runner.invoke(app, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return res.output
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("torchrun")
     common = ["--dataset", "fashion-mnist", "--epochs", "1", "--max-samples", "256"]
-    _ok(["train", "--model", "convnet_xxs", "--classes", "0-4", "--out", str(d / "teacher"), *common])
-    _ok(["train", "--model", "convnet_xs", "--classes", "5-9", "--out", str(d / "student"), *common])
+    invoke_ok(["train", "--model", "convnet_xxs", "--classes", "0-4", "--out", str(d / "teacher"), *common])
+    invoke_ok(["train", "--model", "convnet_xs", "--classes", "5-9", "--out", str(d / "student"), *common])
     return d
 
 
@@ -50,7 +41,7 @@ def _torchrun(d: Path, out: str) -> subprocess.Popen:
 
 def test_torchrun_transfer_resumes_after_a_kill_and_matches_one_process(models):
     d = models
-    _ok(_transfer_args(d, "one", 64))
+    invoke_ok(_transfer_args(d, "one", 64))
     proc = _torchrun(d, "two")
     metrics, deadline = d / "two" / "metrics.csv", time.time() + 300
     while time.time() < deadline and proc.poll() is None:

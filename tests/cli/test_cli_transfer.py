@@ -6,45 +6,40 @@ import pytest
 from typer.testing import CliRunner
 
 from birdkit.cli.main import _register_commands, app
+from clitools import invoke_ok
 
 _register_commands()
 runner = CliRunner()
-
-
-def _ok(args):
-    res = runner.invoke(app, args, catch_exceptions=False)
-    assert res.exit_code == 0, res.output
-    return res.output
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     common = ["--dataset", "fashion-mnist", "--epochs", "1", "--max-samples", "256"]
-    _ok(["train", "--model", "convnet_xxs", "--classes", "0-4", "--robust", "--out", str(d / "teacher"), *common])
-    _ok(["train", "--model", "convnet_xs", "--classes", "5-9", "--out", str(d / "student"), *common])
+    invoke_ok(["train", "--model", "convnet_xxs", "--classes", "0-4", "--robust", "--out", str(d / "teacher"), *common])
+    invoke_ok(["train", "--model", "convnet_xs", "--classes", "5-9", "--out", str(d / "student"), *common])
     return d
 
 
 def test_transfer_evaluate_report(trained):
     d = trained
-    out = _ok(["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
+    out = invoke_ok(["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
                "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
                "--classes", "5-9", "--teacher-layer", "stages.2", "--epochs", "1", "--max-samples", "256",
                "--out", str(d / "bird")])
     assert "teacher stages.2 -> student stages.3" in out  # the layers used are always reported
-    _ok(["evaluate", "--model", str(d / "bird" / "model.safetensors"), "--dataset", "fashion-mnist",
+    invoke_ok(["evaluate", "--model", str(d / "bird" / "model.safetensors"), "--dataset", "fashion-mnist",
          "--classes", "5-9", "--max-samples", "40", "--out", str(d / "eval")])
     rows = list(csv.DictReader((d / "eval" / "eval.csv").open()))
     assert len(rows) == 1 + 19 * 5
     assert {r["split"] for r in rows} == {"clean", "heldout", "train"}
     # the same evaluation from a typed YAML config gives the same rows
     (d / "eval.yaml").write_text("data: {dataset: fashion-mnist, classes: [5, 6, 7, 8, 9]}\nmax_test_samples: 40\n")
-    _ok(["evaluate", "--model", str(d / "bird" / "model.safetensors"), "--config", str(d / "eval.yaml"),
+    invoke_ok(["evaluate", "--model", str(d / "bird" / "model.safetensors"), "--config", str(d / "eval.yaml"),
          "--out", str(d / "eval2")])
     rows2 = list(csv.DictReader((d / "eval2" / "eval.csv").open()))
     assert [r["accuracy"] for r in rows2] == [r["accuracy"] for r in rows]
-    out = _ok(["report", str(d / "eval")])
+    out = invoke_ok(["report", str(d / "eval")])
     assert "robust acc (held-out)" in out and (d / "eval" / "report.md").exists()
     assert (d / "eval" / "severity.png").exists()
 
@@ -61,7 +56,7 @@ def test_layer_search_uses_training_corruptions_only(trained, monkeypatch):
         return real(*a, **kw)
 
     monkeypatch.setattr(sel, "evaluate_robustness", spy)
-    out = _ok(["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
+    out = invoke_ok(["transfer", "--method", "bird", "--teacher", str(d / "teacher" / "model.safetensors"),
                "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
                "--classes", "5-9", "--layer-search", "--epochs", "1", "--max-samples", "128",
                "--out", str(d / "search")])
@@ -87,7 +82,7 @@ def test_properties_command(trained, tmp_path):
     import json
 
     d = trained
-    out = _ok(["properties", "--teacher", str(d / "teacher" / "model.safetensors"),
+    out = invoke_ok(["properties", "--teacher", str(d / "teacher" / "model.safetensors"),
                "--student", str(d / "student" / "model.safetensors"), "--dataset", "fashion-mnist",
                "--classes", "5-9", "--max-samples", "200", "--robust-samples", "40", "--out", str(tmp_path / "p.json")])
     assert "task relevance" in out and "behavioral relevance" in out
