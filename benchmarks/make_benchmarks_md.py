@@ -801,21 +801,34 @@ def load_study_rows(root: Path, name: str = "study.csv") -> list[dict] | None:
     return read_csv(root / name) if (root / name).is_file() else None
 
 
-def _fit_table(rows: list[dict], ranked: list[str]) -> tuple[list[str], object]:
-    fit = fit_rows(rows, rank_predictors=ranked)
-    gain = fit_rows(rows, target="gain", rank_predictors=ranked)
+@functools.cache
+def _study_stats(root: Path, name: str) -> dict:
+    """Every statistic the section shows for one rows file (computed once per process: the
+    bootstraps take seconds); ``study-2seeds.csv`` is fitted on its per-pair means."""
+    rows = load_study_rows(root, name)
+    seeds = "2seeds" in name
+    data = mean_over_seeds(rows) if seeds else rows
+    ranked = [c for c in (*PROPERTIES, *SCORE_BASELINES) if c in data[0]]
+    return {"rows": data,
+            "fit": fit_rows(data, rank_predictors=ranked),
+            "gain": fit_rows(data, target="gain", rank_predictors=[]),
+            "holdout": holdout_regret(data, rankers=[c for c in SCORE_BASELINES if c in data[0]])["summary"],
+            "reliability": seed_reliability(rows) if seeds else None}
+
+
+def _fit_table(stats: dict) -> list[str]:
+    fit, gain = stats["fit"], stats["gain"]
     lines = ["| outcome | R^2 [95% CI] | adjusted R^2 | grouped 5-fold CV R^2 | n (teachers) |",
              "|---|---|---|---|---|"]
     for name, f in (("robust accuracy (held-out)", fit), ("gain over no transfer", gain)):
         lines.append(f"| {name} | {f.r2:.3f} [{f.r2_ci[0]:.3f}, {f.r2_ci[1]:.3f}] | {f.r2_adj:.3f} | {f.r2_cv:.3f} | "
                      f"{f.n} ({f.groups}) |")
-    return lines, fit
+    return lines
 
 
-def _regret_table(rows: list[dict]) -> list[str]:
-    ho = holdout_regret(rows, rankers=[c for c in SCORE_BASELINES if c in rows[0]])
+def _regret_table(stats: dict) -> list[str]:
     lines = ["| chooser | regret [95% CI] | minus chance [95% CI] | verdict |", "|---|---|---|---|"]
-    for name, r in ho["summary"].items():
+    for name, r in stats["holdout"].items():
         vs = (f"{100 * r['vs_chance']:+.2f} [{100 * r['vs_chance_low']:+.2f}, {100 * r['vs_chance_high']:+.2f}]"
               if "vs_chance" in r else "")
         lines.append(f"| {name} | {100 * r['regret']:.2f} [{100 * r['low']:.2f}, {100 * r['high']:.2f}] | {vs} | "
@@ -826,7 +839,7 @@ def _regret_table(rows: list[dict]) -> list[str]:
 def _study_plain_words(rows: list[dict], fit, root: Path) -> list[str]:
     """The section's findings in words, every number computed from the rows."""
     best = max(fit.r2_alone, key=fit.r2_alone.get)
-    ho = holdout_regret(rows, rankers=[c for c in SCORE_BASELINES if c in rows[0]])["summary"]
+    ho = _study_stats(root, "study.csv")["holdout"]
     text = (f"**In plain words.** Over {len(rows)} pairs, BIRD's three properties explain R^2 = {fit.r2:.2f} of a "
             f"single-seed outcome ({fit.r2_cv:.2f} on teachers held out of the fit), against the paper's "
             f"{PAPER_R2}; {best.replace('_', ' ')} carries most of it alone ({fit.r2_alone[best]:.2f}), not "
@@ -838,8 +851,8 @@ def _study_plain_words(rows: list[dict], fit, root: Path) -> list[str]:
             f"rule (no fit) {100 * ho['default_rule']['regret']:.2f}.")
     seeds = load_study_rows(root, "study-2seeds.csv")
     if seeds is not None:
-        rel = seed_reliability(seeds)
-        mfit = fit_rows(mean_over_seeds(seeds))
+        ext = _study_stats(root, "study-2seeds.csv")
+        rel, mfit = ext["reliability"], ext["fit"]
         text += (f" A second seed of every pair shows how much there is to explain: seed noise alone caps a "
                  f"single-seed R^2 at {rel['ceiling']:.2f} [{rel['ceiling_low']:.2f}, {rel['ceiling_high']:.2f}]; "
                  f"on the mean of two seeds the properties reach {mfit.r2:.2f} (grouped CV {mfit.r2_cv:.2f}) of "
@@ -847,7 +860,7 @@ def _study_plain_words(rows: list[dict], fit, root: Path) -> list[str]:
     return [text]
 
 
-def study_seeds_section(root: Path, ranked: list[str]) -> list[str]:
+def study_seeds_section(root: Path) -> list[str]:
     """Extension 1 of STUDY_PROTOCOL.md: seed reliability and the fit on per-pair means of two seeds."""
     rows = load_study_rows(root, "study-2seeds.csv")
     head = ["### Extension: a second seed of every pair", ""]
@@ -855,9 +868,9 @@ def study_seeds_section(root: Path, ranked: list[str]) -> list[str]:
         return [*head, "Registered in [benchmarks/STUDY_PROTOCOL.md](benchmarks/STUDY_PROTOCOL.md) §4; not run yet.",
                 ""]
     timing = read_json(root / "timing-2seeds.json") if (root / "timing-2seeds.json").is_file() else {}
-    rel = seed_reliability(rows)
-    means = mean_over_seeds(rows)
-    fit_lines, _ = _fit_table(means, ranked)
+    ext = _study_stats(root, "study-2seeds.csv")
+    rel = ext["reliability"]
+    fit_lines = _fit_table(ext)
     return [*head, "Registered before it ran ([STUDY_PROTOCOL.md](benchmarks/STUDY_PROTOCOL.md) §4): the same "
             f"{rel['pairs']} pairs with seed 1 (new teachers, students and transfers). " + _timing_line(timing), "",
             "How much of one seed's outcome is the pair at all (group-bootstrap intervals over teachers):", "",
@@ -871,7 +884,7 @@ def study_seeds_section(root: Path, ranked: list[str]) -> list[str]:
             "The noise ceiling (1 - pooled within-pair variance / total variance) is the most any predictor of the "
             "pair could explain; the paper's R^2 range has no such bound beside it. The fit on the per-pair means of "
             "the two seeds:", "", *fit_lines, "",
-            "Choosing among held-out teachers, on the per-pair means:", "", *_regret_table(means), "",
+            "Choosing among held-out teachers, on the per-pair means:", "", *_regret_table(ext), "",
             f"Rows: [`{root.relative_to(ROOT).as_posix()}/study-2seeds.csv`]"
             f"({root.relative_to(ROOT).as_posix()}/study-2seeds.csv) (`birdkit study-fit ... --mean-seeds`).", ""]
 
@@ -884,8 +897,8 @@ def study_section(root: Path = STUDY) -> list[str]:
     if rows is None:
         return [*lines, "Not run yet.", ""]
     timing = read_json(root / "timing.json") if (root / "timing.json").is_file() else {}
-    ranked = [c for c in (*PROPERTIES, *SCORE_BASELINES) if c in rows[0]]
-    fit_lines, fit = _fit_table(rows, ranked)
+    primary = _study_stats(root, "study.csv")
+    fit_lines, fit = _fit_table(primary), primary["fit"]
     teachers = len({r["teacher"] for r in rows})
     students = len({r["student"] for r in rows})
     spread = max(r["robust_heldout"] for r in rows) - min(r["robust_heldout"] for r in rows)
@@ -909,11 +922,11 @@ def study_section(root: Path = STUDY) -> list[str]:
     lines += ["", "Choosing among teachers the fit never saw (5 folds grouped by teacher; for each student the "
               "held-out teachers are ranked): regret = the best teacher's outcome in hindsight minus the chosen one's, "
               "in points; mean over the (fold, student) choices with a t-interval, and the paired difference to a "
-              "random choice (*better* when the interval lies below 0).", "", *_regret_table(rows), "",
+              "random choice (*better* when the interval lies below 0).", "", *_regret_table(primary), "",
               f"The outcome spans {100 * spread:.1f} points over the pairs. Rows: "
               f"[`{root.relative_to(ROOT).as_posix()}/study.csv`]({root.relative_to(ROOT).as_posix()}/study.csv); "
               "`birdkit study-fit --holdout` on them prints every number here.", "",
-              *study_seeds_section(root, ranked)]
+              *study_seeds_section(root)]
     return lines
 
 
@@ -1061,7 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
         plot_audit(agents["summary"], agents["contrasts"], AGENTS_FIGURE.parent, agent_headlines(agents))
     study = load_study_rows(STUDY)
     if study is not None:
-        plot_fit(fit_rows(study), study, STUDY_FIGURE)
+        plot_fit(_study_stats(STUDY, "study.csv")["fit"], study, STUDY_FIGURE)
     print(f"wrote {args.out} ({text.count(chr(10))} lines) and {args.figure}")
     return 0
 

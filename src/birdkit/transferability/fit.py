@@ -80,6 +80,20 @@ def _r2(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray, float]:
     return float(m.score(x, y)), m.coef_, float(m.intercept_)
 
 
+def _boot_fits(x: np.ndarray, y: np.ndarray, resamples: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """R^2 and standardised slopes of ``y ~ 1 + x`` on every resample, by NumPy least squares
+    (the same numbers as scikit-learn's LinearRegression without its per-fit overhead)."""
+    r2s, coefs = [], []
+    for idx in resamples:
+        xi, yi = x[idx], y[idx]
+        a = np.c_[np.ones(len(xi)), xi]
+        beta = np.linalg.lstsq(a, yi, rcond=None)[0]
+        res, tot = yi - a @ beta, yi - yi.mean()
+        r2s.append(1 - (res @ res) / (tot @ tot))
+        coefs.append(beta[1:] * xi.std(0))
+    return np.array(r2s), np.array(coefs)
+
+
 def _group_ids(rows: Sequence[Mapping[str, Any]], group: str | None) -> np.ndarray:
     if group is None:
         return np.arange(len(rows))
@@ -98,26 +112,48 @@ def _boot_groups(g: np.ndarray, n_boot: int, seed: int):
         yield np.concatenate([members[k] for k in rng.choice(ids, len(ids))])
 
 
+def _ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks of each row of ``a`` (ties share their mean rank), as scipy.stats.rankdata."""
+    return stats.rankdata(a, axis=-1)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair of ``x`` and ``y`` (resamples x n): Pearson of the ranks."""
+    rx, ry = _ranks(x), _ranks(y)
+    rx -= rx.mean(1, keepdims=True)
+    ry -= ry.mean(1, keepdims=True)
+    return (rx * ry).sum(1) / np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b of each row pair: ``sum sx sy / sqrt(sum |sx| sum |sy|)`` over all ordered
+    pairs, ``sx = sign(x_i - x_j)`` (tied pairs drop out of their side's count, as in tau-b)."""
+    sx = np.sign(x[:, :, None] - x[:, None, :])
+    sy = np.sign(y[:, :, None] - y[:, None, :])
+    return (sx * sy).sum((1, 2)) / np.sqrt(np.abs(sx).sum((1, 2)) * np.abs(sy).sum((1, 2)))
+
+
 def rank_correlations(rows: Sequence[Mapping[str, Any]], predictors: Sequence[str], target: str, *,
                       group: str | None = "teacher", level: float = 0.95, n_boot: int = 2000,
                       seed: int = 0) -> dict[str, dict[str, float]]:
-    """Spearman's and Kendall's correlation of each predictor with ``target``, with percentile
-    intervals from a bootstrap over groups."""
+    """Spearman's and Kendall's correlation of each predictor with ``target`` (scipy.stats), with
+    percentile intervals from a bootstrap over groups (vectorised over the resamples)."""
     y = _matrix(rows, [target])[:, 0]
     g = _group_ids(rows, group)
     out = {}
     q = [(1 - level) / 2, (1 + level) / 2]
+    resamples = list(_boot_groups(g, n_boot, seed))
     for p in predictors:
         x = _matrix(rows, [p])[:, 0]
         sp, kt = stats.spearmanr(x, y).statistic, stats.kendalltau(x, y).statistic
-        bs, bk = [], []
-        for idx in _boot_groups(g, n_boot, seed):
-            if np.ptp(x[idx]) == 0 or np.ptp(y[idx]) == 0:
-                continue
-            bs.append(stats.spearmanr(x[idx], y[idx]).statistic)
-            bk.append(stats.kendalltau(x[idx], y[idx]).statistic)
-        lo_s, hi_s = np.quantile(bs, q) if bs else (math.nan, math.nan)
-        lo_k, hi_k = np.quantile(bk, q) if bk else (math.nan, math.nan)
+        keep = [idx for idx in resamples if np.ptp(x[idx]) > 0 and np.ptp(y[idx]) > 0]
+        bs = bk = np.empty(0)
+        for start in range(0, len(keep), 250):  # chunks bound the (chunk, n, n) sign arrays
+            xs = np.stack([x[idx] for idx in keep[start:start + 250]])
+            ys = np.stack([y[idx] for idx in keep[start:start + 250]])
+            bs, bk = np.r_[bs, _spearman_rows(xs, ys)], np.r_[bk, _kendall_rows(xs, ys)]
+        lo_s, hi_s = np.quantile(bs, q) if len(bs) else (math.nan, math.nan)
+        lo_k, hi_k = np.quantile(bk, q) if len(bk) else (math.nan, math.nan)
         out[p] = {"spearman": float(sp), "spearman_low": float(lo_s), "spearman_high": float(hi_s),
                   "kendall": float(kt), "kendall_low": float(lo_k), "kendall_high": float(hi_k)}
     return out
@@ -146,15 +182,10 @@ def fit_rows(rows: Sequence[Mapping[str, Any]], *, target: str = "robust_heldout
         pred[te] = LinearRegression().fit(x[tr], y[tr]).predict(x[te])
     r2_cv = float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
     sd = x.std(0)
-    boots_coef, boots_r2 = [], []
-    for idx in _boot_groups(g, n_boot, seed):
-        if len(np.unique(idx)) < p + 2:
-            continue
-        r, c, _ = _r2(x[idx], y[idx])
-        boots_r2.append(r)
-        boots_coef.append(c * x[idx].std(0))
+    boots_r2, boots_coef = _boot_fits(x, y, [idx for idx in _boot_groups(g, n_boot, seed)
+                                             if len(np.unique(idx)) >= p + 2])
     q = [(1 - level) / 2, (1 + level) / 2]
-    lo_c, hi_c = np.quantile(np.array(boots_coef), q, axis=0)
+    lo_c, hi_c = np.quantile(boots_coef, q, axis=0)
     return StudyFit(
         target=target, predictors=list(predictors), n=n, groups=k, r2=r2, r2_adj=float(r2_adj), r2_cv=r2_cv,
         folds=folds, intercept=intercept, coef=dict(zip(predictors, map(float, coef))),
