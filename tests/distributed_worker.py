@@ -2,9 +2,10 @@
 
 ``python -m torch.distributed.run --standalone --nproc-per-node 2 tests/distributed_worker.py
 OUT`` writes, per rank, the loss, the CKA term and the DDP-averaged gradients of one BIRD step on
-the rank's half of the global batch (``OUT/step-rank<r>.safetensors``), then trains 2 epochs with
-the trainer into ``OUT/run`` (rank 0 writes it). The test compares both with one process that
-holds the whole batch (tests/training/test_distributed.py)."""
+the rank's half of the global batch (``OUT/step-rank<r>.safetensors``; with per-process CKA:
+``local-rank<r>``), then trains 2 epochs with the trainer into ``OUT/run`` (rank 0 writes it).
+The test compares them with one process that holds the whole batch
+(tests/training/test_distributed.py)."""
 
 import sys
 from pathlib import Path
@@ -63,6 +64,10 @@ def main(out: Path) -> None:
     m = convert_global_batchnorm(method())
     m.train()
     save_file(step(m, x, y, DistributedDataParallel(m)), str(out / f"step-rank{r}.safetensors"))
+    local = convert_global_batchnorm(method())  # distributed_cka: local, as the trainer sets it
+    local.global_cka = False
+    local.train()
+    save_file(step(local, x, y, DistributedDataParallel(local)), str(out / f"local-rank{r}.safetensors"))
     torch.set_default_dtype(torch.float32)  # the trainer's run: float32, as users train
     Trainer(method(), d, train_cfg(PER_PROCESS), out / "run").fit()
 

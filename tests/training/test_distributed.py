@@ -53,6 +53,27 @@ def test_one_step_on_two_processes_equals_one_process_with_the_whole_batch(two_p
         torch.testing.assert_close(ranks[0][k], ref[k], rtol=1e-9, atol=1e-12)  # float64: the same arithmetic
 
 
+def test_per_process_cka_is_each_process_s_own_rows(two_processes):
+    """``distributed_cka: local``: each rank's CKA term is that of its own b rows (batch norm still global)."""
+    d = w.data()
+    n = 2 * w.PER_PROCESS
+    x = d.normalize(d.images[:n].double() / 255)
+    glob = [load_file(str(two_processes / f"step-rank{r}.safetensors"))["cka_loss"] for r in (0, 1)]
+    local = [load_file(str(two_processes / f"local-rank{r}.safetensors"))["cka_loss"] for r in (0, 1)]
+    torch.set_default_dtype(torch.float64)
+    try:
+        m = w.method()
+        m.train()
+        with torch.no_grad():
+            _, t, s = m.paired_forward(x)  # one process, the whole batch: the same BN statistics
+        for r in (0, 1):
+            rows = slice(r * w.PER_PROCESS, (r + 1) * w.PER_PROCESS)
+            torch.testing.assert_close(local[r], m.rep_loss(t[0][rows], s[0][rows]).reshape(1), rtol=1e-9, atol=1e-12)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert not torch.allclose(local[0], glob[0]) and not torch.allclose(local[0], local[1])
+
+
 def test_training_on_two_processes_matches_one_process(two_processes, tmp_path):
     Trainer(w.method(), w.data(), w.train_cfg(2 * w.PER_PROCESS), tmp_path / "one").fit()
     a, _ = load_checkpoint(tmp_path / "one" / "model.safetensors")
