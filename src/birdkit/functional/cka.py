@@ -603,13 +603,23 @@ def _feature_terms_unbiased(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tenso
     With ``d_i = ||x_i||^2`` and ``S = sum_i d_i``, centred features give ``K~ 1 = -d`` and
     ``1^T K~ 1 = -S``, so Song et al.'s (2012) estimator times ``n (n-3)`` is
     ``||Y^T X||_F^2 + S_x S_y / ((n-1)(n-2)) - (1 + 2/(n-2)) d_x . d_y``."""
-    n = x.shape[0]
     dx, dy = (x * x).sum(1), (y * y).sum(1)
+    xy, xx, yy = _unbiased_corrections(dx, dy, x.shape[0])
+    return _sqnorm(y.T @ x) + xy, _sqnorm(x.T @ x) + xx, _sqnorm(y.T @ y) + yy
+
+
+def _unbiased_factors(n: int) -> tuple[float, float]:
+    """``(1 / ((n-1)(n-2)), 1 + 2/(n-2))``: the weights of the unbiased HSIC's row-norm terms."""
+    return 1.0 / ((n - 1) * (n - 2)), 1.0 + 2.0 / (n - 2)
+
+
+def _unbiased_corrections(dx: Tensor, dy: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """What the unbiased estimator adds to each biased term of centred features with row norms
+    ``dx``, ``dy``: ``c S_x S_y - e d_x . d_y`` (and the same for ``xx``, ``yy``)."""
+    c, e = _unbiased_factors(n)
     sx, sy = dx.sum(), dy.sum()
-    c, e = 1.0 / ((n - 1) * (n - 2)), 1.0 + 2.0 / (n - 2)
-    return (_sqnorm(y.T @ x) + c * sx * sy - e * torch.dot(dx, dy),
-            _sqnorm(x.T @ x) + c * sx * sx - e * torch.dot(dx, dx),
-            _sqnorm(y.T @ y) + c * sy * sy - e * torch.dot(dy, dy))
+    return (c * sx * sy - e * torch.dot(dx, dy), c * sx * sx - e * torch.dot(dx, dx),
+            c * sy * sy - e * torch.dot(dy, dy))
 
 
 def _gram_terms(k: Tensor, l: Tensor, centre: bool, unbiased: bool) -> tuple[Tensor, Tensor, Tensor]:  # noqa: E741
@@ -668,10 +678,8 @@ class _LinearCKA(torch.autograd.Function):
         dx = dy = None
         if debiased:
             dx, dy = (xs * xs).sum(1), (ys * ys).sum(1)
-            cc, e = 1.0 / ((n - 1) * (n - 2)), 1.0 + 2.0 / (n - 2)
-            a = a + cc * dx.sum() * dy.sum() - e * torch.dot(dx, dy)
-            b = b + cc * dx.sum() ** 2 - e * torch.dot(dx, dx)
-            c = c + cc * dy.sum() ** 2 - e * torch.dot(dy, dy)
+            da, db, dc = _unbiased_corrections(dx, dy, n)
+            a, b, c = a + da, b + db, c + dc
         prod = b.clamp_min(0.0) * c.clamp_min(0.0)
         ok = (prod > eps * eps) & ~(zx | zy)
         root = torch.where(ok, prod, torch.ones_like(prod)).sqrt()
@@ -700,7 +708,7 @@ class _LinearCKA(torch.autograd.Function):
             gy = (2 * ga * k + 4 * gc * l) @ ys
         if ctx.debiased:
             dx, dy = rest[-2:]
-            cc, e = 1.0 / ((n - 1) * (n - 2)), 1.0 + 2.0 / (n - 2)
+            cc, e = _unbiased_factors(n)
             rx = 2 * ga * (cc * dy.sum() - e * dy) + 4 * gb * (cc * dx.sum() - e * dx)  # one factor per row
             ry = 2 * ga * (cc * dx.sum() - e * dx) + 4 * gc * (cc * dy.sum() - e * dy)
             gx = gx + rx[:, None] * xs
