@@ -25,9 +25,10 @@ def one_line_error(res, *needles):
         assert n in err, err
 
 
-def invoke_ok(args: list[str]) -> str:
-    """The command run in this process (typer's CliRunner); asserts status 0, returns its output."""
+def invoke_ok(args: list[str], width: int | None = None) -> str:
+    """The command run in this process (typer's CliRunner, ``width`` columns for its tables);
+    asserts status 0, returns its output."""
     _register_commands()
-    res = CliRunner().invoke(app, args, catch_exceptions=False)
+    res = CliRunner().invoke(app, args, catch_exceptions=False, terminal_width=width)
     assert res.exit_code == 0, res.output
     return res.output

@@ -10,6 +10,7 @@ from birdkit.cli.main import _register_commands, app
 from birdkit.config import dump_yaml, load_pair
 from birdkit.io import write_json
 from clitools import cli as _cli
+from clitools import invoke_ok
 from clitools import one_line_error as _one_line_error
 from pairs import shrink
 
@@ -20,9 +21,7 @@ DATA = ["--dataset", "fashion-mnist", "--max-samples", "96", "--epochs", "1", "-
 
 
 def _ok(args):
-    res = runner.invoke(app, args, catch_exceptions=False, terminal_width=200)
-    assert res.exit_code == 0, res.output
-    return res.output
+    return invoke_ok(args, width=200)
 
 
 def test_list_shows_behaviors_and_probes():

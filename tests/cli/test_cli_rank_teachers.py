@@ -1,23 +1,17 @@
 """``birdkit rank-teachers``: candidates ranked by the default rule or a study model, no transfer run."""
 
 import numpy as np
-from typer.testing import CliRunner
 
-from birdkit.cli.main import _register_commands, app
 from birdkit.io import read_csv
 from birdkit.transferability import fit_rows, save_fit
-from clitools import cli, one_line_error
+from clitools import cli, invoke_ok, one_line_error
 from studyrows import study_rows
 
-_register_commands()
-runner = CliRunner()
 DATA = ["--dataset", "fashion-mnist", "--max-samples", "96", "--epochs", "1", "--batch-size", "32"]
 
 
 def _ok(args):
-    res = runner.invoke(app, args, catch_exceptions=False, terminal_width=220)
-    assert res.exit_code == 0, res.output
-    return res.output
+    return invoke_ok(args, width=220)
 
 
 def test_rank_teachers_by_the_default_rule_and_by_a_study_model(tmp_path):

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from birdkit.cli.main import _register_commands, app
 from birdkit.io import read_csv
 from clitools import cli as _cli
+from clitools import invoke_ok
 from clitools import one_line_error as _one_line_error
 
 _register_commands()
@@ -35,9 +36,7 @@ def _write_folder(root, mode="L", size=28, per_class=(48, 16), seed=0):
 
 
 def _ok(args):
-    res = runner.invoke(app, args, catch_exceptions=False, terminal_width=200)
-    assert res.exit_code == 0, res.output
-    return res.output
+    return invoke_ok(args, width=200)
 
 
 @pytest.fixture(scope="module")
